@@ -1,0 +1,459 @@
+import { z } from 'zod';
+import { duration, parseDuration } from './duration.js';
+import { metricSpec } from './analysis-template.js';
+import { API_VERSION, k8sName, objectMeta } from './meta.js';
+
+/** A share of traffic in percent. Fractions are allowed: 0.1 means one request in a thousand. */
+const percent = (what: string) =>
+  z
+    .number({ error: `${what} must be a number of percent, e.g. 10` })
+    .min(0, { error: `${what} must be >= 0 (percent of traffic)` })
+    .max(100, { error: `${what} must be <= 100 (percent of traffic)` });
+
+// ---------------------------------------------------------------- A/B matches
+
+const stringMatch = z
+  .strictObject({
+    name: z.string().min(1, { error: 'name is required, e.g. end-user' }),
+    exact: z.string().optional(),
+    prefix: z.string().optional(),
+    regex: z.string().optional(),
+  })
+  .superRefine((m, ctx) => {
+    const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
+    if (set.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `set exactly one of exact, prefix or regex (found ${set.length ? set.join(', ') : 'none'})`,
+      });
+    }
+    if (m.regex !== undefined) checkRegex(m.regex, ['regex'], ctx);
+  });
+export type StringMatch = z.infer<typeof stringMatch>;
+
+function checkRegex(source: string, path: string[], ctx: z.RefinementCtx): void {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `is not a valid regular expression (${(err as Error).message}); Istio uses RE2 syntax`,
+    });
+  }
+}
+
+export const matchStage = z
+  .strictObject({
+    /** Request headers; Istio lower-cases header names. */
+    headers: z.array(stringMatch).optional(),
+    /** One cookie by name; compiled to a regex on the `cookie` header as Istio requires. */
+    cookie: z
+      .strictObject({
+        name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: 'must be a cookie name' }),
+        regex: z.string().min(1, { error: 'must not be empty; use .* to match any value' }),
+      })
+      .superRefine((c, ctx) => {
+        checkRegex(c.regex, ['regex'], ctx);
+      })
+      .optional(),
+    queryParams: z.array(stringMatch).optional(),
+    /** Share of the matched requests that the canary receives. */
+    canaryWeight: percent('canaryWeight').default(100),
+    /** How long the stage lasts; without it the stage waits to be resumed. */
+    duration: duration.optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.headers?.length && !m.queryParams?.length && !m.cookie) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'a match stage needs headers, cookie or queryParams, e.g. headers: [{name: end-user, exact: testuser}]',
+      });
+    }
+  });
+export type MatchStage = z.infer<typeof matchStage>;
+
+// ---------------------------------------------------------------- steps
+
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'match', 'mirror'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+export const step = z
+  .strictObject({
+    setWeight: percent('setWeight').optional(),
+    /** `pause: {}` waits until resumed; `pause: {duration: 5m}` waits that long. */
+    pause: z.strictObject({ duration: duration.optional() }).optional(),
+    /** A gate: hold until an analysis over at least `duration` at the current weight passes. */
+    analysis: z.strictObject({ duration: duration.optional() }).optional(),
+    /** An A/B stage: requests that match go to the canary; everyone else keeps the current weights. */
+    match: matchStage.optional(),
+    /** Copy a share of the stable's requests to the canary; the responses are discarded. */
+    mirror: z
+      .strictObject({ percent: percent('mirror.percent'), duration: duration.optional() })
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    const kinds = STEP_KINDS.filter((k) => s[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          kinds.length === 0
+            ? `a step needs one of ${STEP_KINDS.join(', ')}, e.g. {setWeight: 10}`
+            : `a step is one action; split {${kinds.join(', ')}} into ${kinds.length} steps`,
+      });
+    }
+  });
+export type Step = z.infer<typeof step>;
+
+// ---------------------------------------------------------------- analysis
+
+export const templateRef = z.strictObject({
+  name: k8sName('name'),
+  /** ClusterAnalysisTemplate is cluster-wide; AnalysisTemplate lives in the release's namespace. */
+  kind: z
+    .enum(['AnalysisTemplate', 'ClusterAnalysisTemplate'], {
+      error: 'kind must be AnalysisTemplate or ClusterAnalysisTemplate',
+    })
+    .default('AnalysisTemplate'),
+  args: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+});
+export type TemplateRef = z.infer<typeof templateRef>;
+
+export const REVISION_LABELS = ['destination_canonical_revision', 'destination_version'] as const;
+
+export const analysisSpec = z.strictObject({
+  /** How often the canary is measured. */
+  interval: duration.default('1m'),
+  templates: z.array(templateRef).optional(),
+  /** Metrics written in place, in the same shape as a template's. */
+  metrics: z.array(metricSpec).optional(),
+  /** Consecutive failed analyses that roll the canary back; a passing analysis resets the count. */
+  failureLimit: z.int().min(1, { error: 'must be at least 1' }).default(2),
+  /** Requests each revision must have served in the window before a metric gives a verdict. */
+  minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).default(50),
+  /** What an analysis without a verdict (no data, too few requests) does. */
+  onInconclusive: z
+    .enum(['Hold', 'Fail', 'Pass'], { error: 'must be Hold, Fail or Pass' })
+    .default('Hold'),
+  /** What an analysis the backend could not answer (Prometheus down) does. */
+  onError: z.enum(['Hold', 'Fail'], { error: 'must be Hold or Fail' }).default('Hold'),
+  /** The Istio label that tells revisions apart. */
+  revisionLabel: z
+    .enum(REVISION_LABELS, { error: `must be one of ${REVISION_LABELS.join(', ')}` })
+    .default('destination_canonical_revision'),
+  /** Which proxy's report to count; `destination` sees every request the canary served. */
+  reporter: z.enum(['destination', 'source'], { error: 'must be destination or source' }).default('destination'),
+});
+export type AnalysisSpec = z.infer<typeof analysisSpec>;
+
+// ---------------------------------------------------------------- routing and workloads
+
+export const ISTIO_WEIGHT_TOTALS = [100, 1000, 10000] as const;
+
+export const istioRouting = z.strictObject({
+  virtualService: z.strictObject({
+    name: k8sName('virtualService.name'),
+    /** Names of the http routes canaria manages; by default the routes to the stable and canary subsets. */
+    routes: z.array(z.string().min(1)).optional(),
+  }),
+  destinationRule: z.strictObject({ name: k8sName('destinationRule.name') }),
+  stableSubset: k8sName('stableSubset'),
+  canarySubset: k8sName('canarySubset'),
+  /**
+   * What the weights of a managed route add up to. 100 gives whole percents; 1000 or 10000 allow
+   * 0.1 % or 0.01 % steps, which Istio accepts from 1.15 on (weights need not sum to 100 there).
+   */
+  weightTotal: z
+    .union(ISTIO_WEIGHT_TOTALS.map((n) => z.literal(n)), {
+      error: `must be one of ${ISTIO_WEIGHT_TOTALS.join(', ')}`,
+    })
+    .default(100),
+  /** The mesh's Istio version, when known; canaria refuses what that version would reject. */
+  istioVersion: z
+    .string()
+    .regex(/^\d+\.\d+(\.\d+)?$/, { error: 'must be a version such as 1.22 or 1.22.3' })
+    .optional(),
+});
+export type IstioRouting = z.infer<typeof istioRouting>;
+
+export const releaseWindow = z.strictObject({
+  /** When a window opens: a five-field cron expression (minute hour day-of-month month day-of-week). */
+  schedule: z.string().min(1, { error: 'must be a cron expression such as "0 9 * * 1-5"' }),
+  /** How long it stays open. */
+  duration: duration,
+  /** IANA time zone of the schedule; UTC by default. */
+  timeZone: z.string().optional(),
+});
+export type ReleaseWindow = z.infer<typeof releaseWindow>;
+
+export const USER_ACTIONS = ['Promote', 'PromoteFull', 'Abort', 'Retry'] as const;
+export type UserAction = (typeof USER_ACTIONS)[number];
+
+export const canaryReleaseSpec = z
+  .strictObject({
+    /** Subsets mode: one Deployment per version; canaria only moves weights between subsets. */
+    subsets: z
+      .strictObject({
+        /** By default the Deployment whose pod labels match the subset's labels. */
+        stableDeployment: k8sName('stableDeployment').optional(),
+        canaryDeployment: k8sName('canaryDeployment').optional(),
+      })
+      .optional(),
+    /** Managed mode: canaria keeps `<name>-primary` as the stable copy of this Deployment. */
+    targetRef: z
+      .strictObject({
+        apiVersion: z.literal('apps/v1', { error: 'must be apps/v1' }).default('apps/v1'),
+        kind: z.literal('Deployment', { error: 'only Deployment is supported' }).default('Deployment'),
+        name: k8sName('targetRef.name'),
+      })
+      .optional(),
+    /** The Kubernetes Service whose requests are measured; by default the DestinationRule's host. */
+    service: k8sName('service').optional(),
+    trafficRouting: z.strictObject({ istio: istioRouting }),
+    strategy: z
+      .strictObject({
+        steps: z.array(step).optional(),
+        /** Shorthand: raise the weight by stepWeight every interval up to maxWeight, analysing each. */
+        stepWeight: percent('stepWeight').optional(),
+        maxWeight: percent('maxWeight').optional(),
+        interval: duration.optional(),
+      })
+      .superRefine((s, ctx) => {
+        const shorthand = s.stepWeight !== undefined || s.maxWeight !== undefined || s.interval !== undefined;
+        if (s.steps !== undefined && shorthand) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [],
+            message: 'use either steps or the stepWeight/maxWeight/interval shorthand, not both',
+          });
+        } else if (s.steps === undefined && !shorthand) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps'],
+            message: 'steps is required, e.g. steps: [{setWeight: 10}, {analysis: {}}, {setWeight: 50}]',
+          });
+        } else if (s.steps !== undefined && s.steps.length === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps'],
+            message: 'steps must not be empty; add at least one step such as {setWeight: 10}',
+          });
+        } else if (shorthand) {
+          if (!s.stepWeight) {
+            ctx.addIssue({ code: 'custom', path: ['stepWeight'], message: 'the shorthand needs stepWeight > 0, e.g. 10' });
+          }
+          if (s.maxWeight === undefined) {
+            ctx.addIssue({ code: 'custom', path: ['maxWeight'], message: 'the shorthand needs maxWeight, e.g. 50' });
+          }
+          if (s.interval === undefined) {
+            ctx.addIssue({ code: 'custom', path: ['interval'], message: 'the shorthand needs interval, e.g. 1m' });
+          }
+          if (s.stepWeight && s.maxWeight !== undefined && s.stepWeight > s.maxWeight) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['stepWeight'],
+              message: `stepWeight (${s.stepWeight}) is above maxWeight (${s.maxWeight})`,
+            });
+          }
+        }
+      }),
+    analysis: analysisSpec.optional(),
+    /** The longest a release may hold without progress (canary not ready, no verdict) before it rolls back. */
+    progressDeadline: duration.default('10m'),
+    /** Progress only inside these windows; outside them the release holds its weight. */
+    releaseWindows: z.array(releaseWindow).optional(),
+    /** Pause or resume the release. */
+    paused: z.boolean().default(false),
+    /** A one-shot user action; `id` makes it idempotent (the controller handles each id once). */
+    request: z
+      .strictObject({
+        action: z.enum(USER_ACTIONS, { error: `action must be one of ${USER_ACTIONS.join(', ')}` }),
+        id: z.string().min(1, { error: 'id must not be empty; any unique string, e.g. a timestamp' }),
+      })
+      .optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if ((spec.subsets === undefined) === (spec.targetRef === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: spec.subsets ? ['targetRef'] : ['subsets'],
+        message:
+          'choose one workload mode: spec.subsets (you run one Deployment per version) or spec.targetRef (canaria manages a primary copy of your Deployment)',
+      });
+    }
+    const istio = spec.trafficRouting.istio;
+    if (istio.stableSubset === istio.canarySubset) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trafficRouting', 'istio', 'canarySubset'],
+        message: `stableSubset and canarySubset are both "${istio.stableSubset}"; the canary needs a subset of its own`,
+      });
+    }
+    checkWeightsExpressible(spec, ctx);
+    checkDurations(spec, ctx);
+  });
+export type CanaryReleaseSpec = z.infer<typeof canaryReleaseSpec>;
+export type CanaryReleaseSpecInput = z.input<typeof canaryReleaseSpec>;
+
+/** A setWeight of 0.5 % needs a weight total of at least 1000; say so instead of rounding silently. */
+function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void {
+  const total = spec.trafficRouting.istio.weightTotal;
+  const check = (value: number | undefined, path: (string | number)[]) => {
+    if (value === undefined) return;
+    const units = (value * total) / 100;
+    if (Math.abs(units - Math.round(units)) > 1e-9) {
+      const needed = ISTIO_WEIGHT_TOTALS.find((t) => Number.isInteger(Number(((value * t) / 100).toFixed(9))));
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: needed
+          ? `${value} % cannot be expressed with weightTotal ${total}; set trafficRouting.istio.weightTotal: ${needed} (Istio >= 1.15) or use a whole percent`
+          : `${value} % is finer than canaria can express (0.01 % at weightTotal 10000); round it`,
+      });
+    }
+  };
+  spec.strategy.steps?.forEach((s, i) => {
+    check(s.setWeight, ['strategy', 'steps', i, 'setWeight']);
+    check(s.match?.canaryWeight, ['strategy', 'steps', i, 'match', 'canaryWeight']);
+  });
+  check(spec.strategy.stepWeight, ['strategy', 'stepWeight']);
+  check(spec.strategy.maxWeight, ['strategy', 'maxWeight']);
+  const version = spec.trafficRouting.istio.istioVersion;
+  if (total !== 100 && version !== undefined) {
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    if (major < 1 || (major === 1 && minor < 15)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trafficRouting', 'istio', 'weightTotal'],
+        message: `Istio ${version} requires a route's weights to add up to 100; use weightTotal: 100 (whole-percent steps) or upgrade to Istio >= 1.15`,
+      });
+    }
+  }
+}
+
+function checkDurations(spec: CheckedSpec, ctx: z.RefinementCtx): void {
+  const interval = spec.analysis ? parseDuration(spec.analysis.interval) : undefined;
+  if (interval !== undefined && interval < 1000) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['analysis', 'interval'],
+      message: 'must be at least 1s; Prometheus cannot answer finer than its scrape interval anyway',
+    });
+  }
+}
+
+// The refinement sees the object before the outer type exists, so the checks name the fields they read.
+interface CheckedSpec {
+  strategy: { steps?: Step[] | undefined; stepWeight?: number | undefined; maxWeight?: number | undefined };
+  trafficRouting: { istio: IstioRouting };
+  analysis?: { interval: string } | undefined;
+}
+
+// ---------------------------------------------------------------- status
+
+export const PHASES = [
+  'Initializing',
+  'Progressing',
+  'Paused',
+  'Promoting',
+  'Succeeded',
+  'RolledBack',
+  'Failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const VERDICTS = ['Pass', 'Fail', 'Inconclusive', 'Error'] as const;
+export type VerdictKind = (typeof VERDICTS)[number];
+
+const sideEvidence = z.object({
+  value: z.number().nullable().optional(),
+  total: z.number().optional(),
+  errors: z.number().optional(),
+  slow: z.number().optional(),
+});
+
+export const metricEvidence = z.object({
+  metric: z.string(),
+  type: z.string(),
+  verdict: z.enum(VERDICTS),
+  /** The rule that fired, with its numbers: `canary 0.0500 > stable 0.0050 x (1+0.5) + 0.001 = 0.0085`. */
+  rule: z.string(),
+  canary: sideEvidence,
+  stable: sideEvidence.optional(),
+  bound: z.number().optional(),
+  query: z.string().optional(),
+});
+export type MetricEvidence = z.infer<typeof metricEvidence>;
+
+export const decisionRecord = z.object({
+  time: z.string(),
+  action: z.string(),
+  reason: z.string(),
+  message: z.string(),
+  step: z.int(),
+  canaryWeight: z.number(),
+  verdict: z.enum(VERDICTS).optional(),
+  metrics: z.array(metricEvidence).optional(),
+});
+export type DecisionRecord = z.infer<typeof decisionRecord>;
+
+export const condition = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+});
+export type Condition = z.infer<typeof condition>;
+
+export const routingState = z.object({
+  /** Route weights in units of `total`, as written to the VirtualService. */
+  stableWeight: z.int(),
+  canaryWeight: z.int(),
+  total: z.int(),
+  match: matchStage.optional(),
+  mirrorPercent: z.number().optional(),
+});
+export type RoutingState = z.infer<typeof routingState>;
+
+export const canaryReleaseStatus = z.object({
+  phase: z.enum(PHASES).optional(),
+  message: z.string().optional(),
+  observedGeneration: z.int().optional(),
+  currentStepIndex: z.int().optional(),
+  stepStartedAt: z.string().optional(),
+  /** Start of the analysis window: when the current weight took effect. */
+  windowStartedAt: z.string().optional(),
+  rolloutStartedAt: z.string().optional(),
+  /** Desired canary share in percent. */
+  canaryWeight: z.number().optional(),
+  /** Canary share read back from the VirtualService. */
+  actualCanaryWeight: z.number().optional(),
+  routing: routingState.optional(),
+  stableRevision: z.string().optional(),
+  canaryRevision: z.string().optional(),
+  /** Fingerprint of the spec fields that shape a rollout; a change restarts it. */
+  specHash: z.string().optional(),
+  consecutiveFailures: z.int().optional(),
+  lastAnalysisAt: z.string().optional(),
+  lastVerdict: z.enum(VERDICTS).optional(),
+  /** When the release began holding for want of progress; the progress deadline counts from here. */
+  holdingSince: z.string().optional(),
+  handledRequestId: z.string().optional(),
+  decisions: z.array(decisionRecord).optional(),
+  conditions: z.array(condition).optional(),
+});
+export type CanaryReleaseStatus = z.infer<typeof canaryReleaseStatus>;
+
+export const canaryRelease = z.object({
+  apiVersion: z.literal(API_VERSION, { error: `must be ${API_VERSION}` }),
+  kind: z.literal('CanaryRelease', { error: 'must be CanaryRelease' }),
+  metadata: objectMeta,
+  spec: canaryReleaseSpec,
+  status: canaryReleaseStatus.optional(),
+});
+export type CanaryRelease = z.infer<typeof canaryRelease>;

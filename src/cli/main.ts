@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { commands } from './commands/index.js';
+
+/** `canaria`, also installed as the kubectl plugin `kubectl-canaria`. */
+export function buildProgram(): Command {
+  const program = new Command('canaria')
+    .description('Metrics-driven canary releases on Istio')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of commands) register(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    // commander already printed its own usage errors; exit with its code
+    const code = (err as { exitCode?: number }).exitCode;
+    if (typeof code === 'number') process.exit(code);
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+}
+
+await main();

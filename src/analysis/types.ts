@@ -1,4 +1,5 @@
-import type { MetricEvidence, MetricSpec, VerdictKind } from '../api/canary-release.js';
+import type { MetricSpec } from '../api/analysis-template.js';
+import type { MetricEvidence, VerdictKind } from '../api/canary-release.js';
 
 export type { MetricEvidence, VerdictKind };
 
@@ -27,14 +28,14 @@ export type Measurement =
   | { kind: 'error'; error: MeasurementError; query?: string };
 
 /** A metric after template references are resolved and `{{ args.* }}` are known. */
-export interface ResolvedMetric extends MetricSpec {
+export type ResolvedMetric = Omit<MetricSpec, 'minSamples'> & {
   /** Where it came from, for evidence: `template error-ratio`, `inline`. */
   source: string;
   /** Template arguments for `{{ args.NAME }}` placeholders. */
   args: Record<string, string>;
   /** The effective minimum of requests per revision. */
   minSamples: number;
-}
+};
 
 export interface MetricVerdict {
   verdict: VerdictKind;

@@ -16,8 +16,7 @@ export type JudgeType = (typeof JUDGE_TYPES)[number];
 export const PROVIDER_TYPES = ['prometheus'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
-const ratio = (what: string) =>
-  z.number().min(0, { error: `${what} must be >= 0` });
+const ratio = (what: string) => z.number().min(0, { error: `${what} must be >= 0` });
 
 export const judgeSpec = z
   .strictObject({
@@ -91,7 +90,10 @@ export const metricSpec = z
       error: `unknown metric type; use one of: ${METRIC_TYPES.join(', ')}`,
     }),
     /** slowRatio: a request slower than this many milliseconds is slow. Must be a histogram bucket bound. */
-    latencyThresholdMs: z.number().positive({ error: 'must be a positive number of milliseconds' }).optional(),
+    latencyThresholdMs: z
+      .number()
+      .positive({ error: 'must be a positive number of milliseconds' })
+      .optional(),
     /** latencyQuantile: which quantile, between 0 and 1 (0.99 = p99). */
     quantile: z
       .number()

@@ -69,7 +69,8 @@ export const matchStage = z
       ctx.addIssue({
         code: 'custom',
         path: [],
-        message: 'a match stage needs headers, cookie or queryParams, e.g. headers: [{name: end-user, exact: testuser}]',
+        message:
+          'a match stage needs headers, cookie or queryParams, e.g. headers: [{name: end-user, exact: testuser}]',
       });
     }
   });
@@ -90,9 +91,7 @@ export const step = z
     /** An A/B stage: requests that match go to the canary; everyone else keeps the current weights. */
     match: matchStage.optional(),
     /** Copy a share of the stable's requests to the canary; the responses are discarded. */
-    mirror: z
-      .strictObject({ percent: percent('mirror.percent'), duration: duration.optional() })
-      .optional(),
+    mirror: z.strictObject({ percent: percent('mirror.percent'), duration: duration.optional() }).optional(),
   })
   .superRefine((s, ctx) => {
     const kinds = STEP_KINDS.filter((k) => s[k] !== undefined);
@@ -136,9 +135,7 @@ export const analysisSpec = z.strictObject({
   /** Requests each revision must have served in the window before a metric gives a verdict. */
   minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).default(50),
   /** What an analysis without a verdict (no data, too few requests) does. */
-  onInconclusive: z
-    .enum(['Hold', 'Fail', 'Pass'], { error: 'must be Hold, Fail or Pass' })
-    .default('Hold'),
+  onInconclusive: z.enum(['Hold', 'Fail', 'Pass'], { error: 'must be Hold, Fail or Pass' }).default('Hold'),
   /** What an analysis the backend could not answer (Prometheus down) does. */
   onError: z.enum(['Hold', 'Fail'], { error: 'must be Hold or Fail' }).default('Hold'),
   /** The Istio label that tells revisions apart. */
@@ -146,7 +143,9 @@ export const analysisSpec = z.strictObject({
     .enum(REVISION_LABELS, { error: `must be one of ${REVISION_LABELS.join(', ')}` })
     .default('destination_canonical_revision'),
   /** Which proxy's report to count; `destination` sees every request the canary served. */
-  reporter: z.enum(['destination', 'source'], { error: 'must be destination or source' }).default('destination'),
+  reporter: z
+    .enum(['destination', 'source'], { error: 'must be destination or source' })
+    .default('destination'),
 });
 export type AnalysisSpec = z.infer<typeof analysisSpec>;
 
@@ -168,9 +167,12 @@ export const istioRouting = z.strictObject({
    * 0.1 % or 0.01 % steps, which Istio accepts from 1.15 on (weights need not sum to 100 there).
    */
   weightTotal: z
-    .union(ISTIO_WEIGHT_TOTALS.map((n) => z.literal(n)), {
-      error: `must be one of ${ISTIO_WEIGHT_TOTALS.join(', ')}`,
-    })
+    .union(
+      ISTIO_WEIGHT_TOTALS.map((n) => z.literal(n)),
+      {
+        error: `must be one of ${ISTIO_WEIGHT_TOTALS.join(', ')}`,
+      },
+    )
     .default(100),
   /** The mesh's Istio version, when known; canaria refuses what that version would reject. */
   istioVersion: z
@@ -244,13 +246,25 @@ export const canaryReleaseSpec = z
           });
         } else if (shorthand) {
           if (!s.stepWeight) {
-            ctx.addIssue({ code: 'custom', path: ['stepWeight'], message: 'the shorthand needs stepWeight > 0, e.g. 10' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['stepWeight'],
+              message: 'the shorthand needs stepWeight > 0, e.g. 10',
+            });
           }
           if (s.maxWeight === undefined) {
-            ctx.addIssue({ code: 'custom', path: ['maxWeight'], message: 'the shorthand needs maxWeight, e.g. 50' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['maxWeight'],
+              message: 'the shorthand needs maxWeight, e.g. 50',
+            });
           }
           if (s.interval === undefined) {
-            ctx.addIssue({ code: 'custom', path: ['interval'], message: 'the shorthand needs interval, e.g. 1m' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['interval'],
+              message: 'the shorthand needs interval, e.g. 1m',
+            });
           }
           if (s.stepWeight && s.maxWeight !== undefined && s.stepWeight > s.maxWeight) {
             ctx.addIssue({
@@ -306,7 +320,9 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
     if (value === undefined) return;
     const units = (value * total) / 100;
     if (Math.abs(units - Math.round(units)) > 1e-9) {
-      const needed = ISTIO_WEIGHT_TOTALS.find((t) => Number.isInteger(Number(((value * t) / 100).toFixed(9))));
+      const needed = ISTIO_WEIGHT_TOTALS.find((t) =>
+        Number.isInteger(Number(((value * t) / 100).toFixed(9))),
+      );
       ctx.addIssue({
         code: 'custom',
         path,
@@ -389,9 +405,24 @@ export const metricEvidence = z.object({
 });
 export type MetricEvidence = z.infer<typeof metricEvidence>;
 
+export const DECISION_ACTIONS = [
+  'Start',
+  'Restart',
+  'Advance',
+  'Hold',
+  'Pause',
+  'Resume',
+  'Promote',
+  'Succeed',
+  'Rollback',
+  'Fail',
+  'Ignore',
+] as const;
+export type DecisionAction = (typeof DECISION_ACTIONS)[number];
+
 export const decisionRecord = z.object({
   time: z.string(),
-  action: z.string(),
+  action: z.enum(DECISION_ACTIONS),
   reason: z.string(),
   message: z.string(),
   step: z.int(),
@@ -400,6 +431,15 @@ export const decisionRecord = z.object({
   metrics: z.array(metricEvidence).optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecord>;
+
+export const analysisRecord = z.object({
+  time: z.string(),
+  windowStart: z.string(),
+  verdict: z.enum(VERDICTS),
+  summary: z.string(),
+  metrics: z.array(metricEvidence),
+});
+export type AnalysisRecord = z.infer<typeof analysisRecord>;
 
 export const condition = z.object({
   type: z.string(),
@@ -439,9 +479,9 @@ export const canaryReleaseStatus = z.object({
   /** Fingerprint of the spec fields that shape a rollout; a change restarts it. */
   specHash: z.string().optional(),
   consecutiveFailures: z.int().optional(),
-  lastAnalysisAt: z.string().optional(),
-  lastVerdict: z.enum(VERDICTS).optional(),
-  /** When the release began holding for want of progress; the progress deadline counts from here. */
+  /** The latest analysis of the current window, with its evidence. */
+  lastAnalysis: analysisRecord.optional(),
+  /** When the release began waiting for the canary or for its routing; the progress deadline counts from here. */
   holdingSince: z.string().optional(),
   handledRequestId: z.string().optional(),
   decisions: z.array(decisionRecord).optional(),

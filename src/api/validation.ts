@@ -1,5 +1,10 @@
 import type { z } from 'zod';
-import { canaryRelease, canaryReleaseSpec, type CanaryRelease, type CanaryReleaseSpec } from './canary-release.js';
+import {
+  canaryRelease,
+  canaryReleaseSpec,
+  type CanaryRelease,
+  type CanaryReleaseSpec,
+} from './canary-release.js';
 import {
   analysisTemplate,
   clusterAnalysisTemplate,
@@ -81,7 +86,11 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
   return def?.type === 'object' ? Object.keys(def.shape as object) : [];
 }
 
-export function toIssues(error: z.ZodError, schema: z.ZodType, prefix: PropertyKey[] = []): ValidationIssue[] {
+export function toIssues(
+  error: z.ZodError,
+  schema: z.ZodType,
+  prefix: PropertyKey[] = [],
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   for (const issue of error.issues) {
     const path = [...prefix, ...issue.path];

@@ -1,0 +1,89 @@
+import type { AnalysisTemplateSpec } from '../api/analysis-template.js';
+import type { AnalysisSpec } from '../api/canary-release.js';
+import type { ValidationIssue } from '../api/validation.js';
+import type { ResolvedMetric } from './types.js';
+
+/** The templates a release can reference: its namespace's and the cluster's. */
+export interface TemplateCatalog {
+  namespaced: ReadonlyMap<string, AnalysisTemplateSpec>;
+  cluster: ReadonlyMap<string, AnalysisTemplateSpec>;
+}
+
+export const emptyCatalog = (): TemplateCatalog => ({ namespaced: new Map(), cluster: new Map() });
+
+/**
+ * Turns a release's analysis (template references plus inline metrics) into the metrics to
+ * measure. A missing template or argument is a configuration issue, reported with its path.
+ */
+export function resolveMetrics(
+  analysis: AnalysisSpec | undefined,
+  catalog: TemplateCatalog,
+): { metrics: ResolvedMetric[]; issues: ValidationIssue[] } {
+  const metrics: ResolvedMetric[] = [];
+  const issues: ValidationIssue[] = [];
+  if (!analysis) return { metrics, issues };
+  const seen = new Map<string, string>();
+  const add = (metric: ResolvedMetric, path: string) => {
+    const previous = seen.get(metric.name);
+    if (previous) {
+      issues.push({
+        path,
+        message: `metric name "${metric.name}" is also used by ${previous}; metric names must be unique within a release`,
+      });
+      return;
+    }
+    seen.set(metric.name, metric.source);
+    metrics.push(metric);
+  };
+
+  analysis.templates?.forEach((ref, i) => {
+    const path = `spec.analysis.templates[${i}]`;
+    const cluster = ref.kind === 'ClusterAnalysisTemplate';
+    const template = (cluster ? catalog.cluster : catalog.namespaced).get(ref.name);
+    if (!template) {
+      const other = (cluster ? catalog.namespaced : catalog.cluster).has(ref.name);
+      issues.push({
+        path: `${path}.name`,
+        message: `${ref.kind} "${ref.name}" not found${
+          other
+            ? `; a ${cluster ? 'AnalysisTemplate' : 'ClusterAnalysisTemplate'} of that name exists: set kind accordingly`
+            : ''
+        }`,
+      });
+      return;
+    }
+    const args: Record<string, string> = {};
+    const declared = new Set(template.args?.map((a) => a.name));
+    for (const arg of template.args ?? []) if (arg.value !== undefined) args[arg.name] = arg.value;
+    ref.args?.forEach((arg, j) => {
+      if (!declared.has(arg.name)) {
+        issues.push({
+          path: `${path}.args[${j}].name`,
+          message: `template "${ref.name}" has no argument "${arg.name}"; it declares: ${[...declared].join(', ') || 'none'}`,
+        });
+      }
+      args[arg.name] = arg.value;
+    });
+    for (const name of declared) {
+      if (args[name] === undefined) {
+        issues.push({
+          path: `${path}.args`,
+          message: `template "${ref.name}" needs argument "${name}"; add {name: ${name}, value: ...}`,
+        });
+      }
+    }
+    template.metrics.forEach((m, j) => {
+      add(
+        { ...m, source: `${ref.kind} ${ref.name}`, args, minSamples: m.minSamples ?? analysis.minSamples },
+        `${path} (metric ${j})`,
+      );
+    });
+  });
+  analysis.metrics?.forEach((m, i) => {
+    add(
+      { ...m, source: 'inline', args: {}, minSamples: m.minSamples ?? analysis.minSamples },
+      `spec.analysis.metrics[${i}].name`,
+    );
+  });
+  return { metrics, issues };
+}

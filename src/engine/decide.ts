@@ -1,0 +1,605 @@
+import type {
+  AnalysisRecord,
+  CanaryReleaseSpec,
+  CanaryReleaseStatus,
+  Condition,
+  DecisionAction,
+  DecisionRecord,
+  MetricEvidence,
+  RoutingState,
+  Step,
+} from '../api/canary-release.js';
+import { formatDuration, parseDuration } from '../api/duration.js';
+import { describeIssues, type ValidationIssue } from '../api/validation.js';
+import { aggregate, effectOf } from '../analysis/aggregate.js';
+import { judgeMetric } from '../analysis/judges.js';
+import type { Measurement } from '../analysis/types.js';
+import { releaseWindowOpen } from './release-window.js';
+import { rolloutSpecHash } from './spec-hash.js';
+import {
+  expandSteps,
+  fullCanaryRouting,
+  routingForStep,
+  sameRouting,
+  stableRouting,
+  stepKind,
+  unitsToPercent,
+} from './steps.js';
+import type { Action, Decision, Observations } from './types.js';
+
+/** Decisions kept in status: enough to explain the last few minutes of a rollout. */
+export const DECISION_HISTORY = 20;
+/** How soon to look again while waiting for the VirtualService to show what was patched. */
+export const ROUTING_RECHECK_MS = 5_000;
+/** How soon to look again while waiting for a workload to appear or a window to open. */
+export const IDLE_RECHECK_MS = 30_000;
+
+const NOT_MEASURED: Measurement = {
+  kind: 'error',
+  error: { code: 'Malformed', message: 'the metric was not measured', retryable: true },
+};
+
+/** The state of one reconcile while it is being decided. */
+class Draft {
+  readonly status: CanaryReleaseStatus;
+  readonly actions: Action[] = [];
+  private readonly wakeAt: number[] = [];
+  readonly steps: Step[];
+  readonly total: number;
+  readonly nowIso: string;
+
+  constructor(
+    readonly spec: CanaryReleaseSpec,
+    current: CanaryReleaseStatus | undefined,
+    readonly obs: Observations,
+    readonly now: Date,
+  ) {
+    this.status = structuredClone(current ?? {});
+    this.steps = expandSteps(spec.strategy);
+    this.total = spec.trafficRouting.istio.weightTotal;
+    this.nowIso = now.toISOString();
+  }
+
+  get stepIndex(): number {
+    return this.status.currentStepIndex ?? 0;
+  }
+
+  wake(afterMs: number): void {
+    this.wakeAt.push(this.now.getTime() + Math.max(0, afterMs));
+  }
+
+  wakeAtTime(time: number): void {
+    this.wakeAt.push(Math.max(time, this.now.getTime()));
+  }
+
+  record(
+    action: DecisionAction,
+    reason: string,
+    message: string,
+    evidence?: { verdict: DecisionRecord['verdict']; metrics: MetricEvidence[] },
+  ): void {
+    const record: DecisionRecord = {
+      time: this.nowIso,
+      action,
+      reason,
+      message,
+      step: this.stepIndex,
+      canaryWeight: this.status.canaryWeight ?? 0,
+      ...(evidence?.verdict ? { verdict: evidence.verdict } : {}),
+      ...(evidence?.metrics.length ? { metrics: evidence.metrics } : {}),
+    };
+    this.status.decisions = [...(this.status.decisions ?? []), record].slice(-DECISION_HISTORY);
+    this.status.message = message;
+    const warning = action === 'Rollback' || action === 'Fail';
+    this.actions.push({ type: 'event', severity: warning ? 'Warning' : 'Normal', reason, message });
+  }
+
+  lastDecision(): DecisionRecord | undefined {
+    return this.status.decisions?.at(-1);
+  }
+
+  condition(type: string, status: Condition['status'], reason: string, message: string): void {
+    const conditions = this.status.conditions ?? [];
+    const existing = conditions.find((c) => c.type === type);
+    const lastTransitionTime =
+      existing && existing.status === status ? existing.lastTransitionTime : this.nowIso;
+    this.status.conditions = [
+      ...conditions.filter((c) => c.type !== type),
+      { type, status, reason, message, lastTransitionTime },
+    ];
+  }
+
+  /** Asks for `routing`; true once the VirtualService shows it. */
+  ensureRouting(routing: RoutingState): boolean {
+    if (!sameRouting(this.status.routing, routing)) {
+      this.status.routing = routing;
+      this.status.canaryWeight = unitsToPercent(routing.canaryWeight, routing.total);
+      // a new traffic split is a new experiment: its window starts when the split takes effect
+      delete this.status.windowStartedAt;
+      delete this.status.lastAnalysis;
+    }
+    const actual = this.obs.actualRouting;
+    const applied =
+      actual !== undefined &&
+      actual.canaryWeight === routing.canaryWeight &&
+      actual.stableWeight === routing.stableWeight &&
+      actual.match === (routing.match !== undefined) &&
+      (actual.mirrorPercent ?? 0) === (routing.mirrorPercent ?? 0);
+    if (!applied) {
+      this.actions.push({ type: 'setRouting', routing });
+      this.wake(ROUTING_RECHECK_MS);
+      return false;
+    }
+    this.status.windowStartedAt ??= this.nowIso;
+    return true;
+  }
+
+  result(): Decision {
+    const next = this.wakeAt.length ? Math.min(...this.wakeAt) - this.now.getTime() : null;
+    return { status: this.status, actions: this.actions, requeueAfterMs: next };
+  }
+}
+
+const ms = (iso: string | undefined): number | undefined => (iso === undefined ? undefined : Date.parse(iso));
+
+function analysisConfigured(spec: CanaryReleaseSpec): boolean {
+  return !!spec.analysis && (spec.analysis.metrics?.length ?? 0) + (spec.analysis.templates?.length ?? 0) > 0;
+}
+
+/**
+ * The window the controller should measure now, or null when no analysis is due. The window runs
+ * from when the current traffic split took effect, so every analysis sees only this step's traffic.
+ */
+export function analysisWindow(
+  spec: CanaryReleaseSpec,
+  status: CanaryReleaseStatus | undefined,
+  now: Date,
+): { start: Date; end: Date } | null {
+  if (!status || !analysisConfigured(spec) || !spec.analysis) return null;
+  if (status.phase !== 'Progressing' && status.phase !== 'Paused') return null;
+  const start = ms(status.windowStartedAt);
+  if (start === undefined) return null;
+  return now.getTime() >= nextAnalysisAt(spec, status, start) ? { start: new Date(start), end: now } : null;
+}
+
+function nextAnalysisAt(spec: CanaryReleaseSpec, status: CanaryReleaseStatus, windowStart: number): number {
+  const interval = parseDuration(spec.analysis?.interval ?? '1m') ?? 60_000;
+  return Math.max(windowStart + interval, (ms(status.lastAnalysis?.time) ?? 0) + interval);
+}
+
+/**
+ * The rollout state machine: a pure function of the spec, the last status, what the edges observed,
+ * and the time. It returns the next status, the actions to carry out, and when to look again.
+ */
+export function decide(
+  spec: CanaryReleaseSpec,
+  status: CanaryReleaseStatus | undefined,
+  obs: Observations,
+  now: Date,
+): Decision {
+  const d = new Draft(spec, status, obs, now);
+  if (obs.generation !== undefined) d.status.observedGeneration = obs.generation;
+  if (obs.actualRouting) {
+    d.status.actualCanaryWeight = unitsToPercent(obs.actualRouting.canaryWeight, obs.actualRouting.total);
+  }
+
+  if (obs.configIssues.length) {
+    failConfiguration(d, obs.configIssues);
+    return d.result();
+  }
+  d.condition('ConfigValid', 'True', 'Valid', 'the configuration is valid');
+  if (d.status.phase === 'Failed') delete d.status.phase;
+
+  const started = startOnChange(d);
+  if (!handleRequest(d) && !started && d.status.phase !== 'Initializing') {
+    switch (d.status.phase) {
+      case 'Progressing':
+      case 'Paused':
+        progress(d);
+        break;
+      case 'Promoting':
+        promote(d);
+        break;
+      case 'RolledBack':
+        settle(d, stableRouting(d.total));
+        break;
+      case 'Succeeded':
+      case undefined:
+        break;
+    }
+  }
+  return d.result();
+}
+
+function failConfiguration(d: Draft, issues: readonly ValidationIssue[]): void {
+  const message = `invalid configuration, traffic left as it is: ${describeIssues(issues)}`;
+  d.condition('ConfigValid', 'False', 'InvalidConfiguration', message);
+  if (d.status.phase !== 'Failed' || d.status.message !== message) {
+    d.status.phase = 'Failed';
+    d.record('Fail', 'InvalidConfiguration', message);
+  }
+}
+
+/**
+ * A new canary revision, a changed spec, or a first sighting starts the rollout from step one, at
+ * weight 0. True when it started one; the first step follows on the next reconcile.
+ */
+function startOnChange(d: Draft): boolean {
+  const { status, obs } = d;
+  const hash = rolloutSpecHash(d.spec);
+  if (!obs.canaryRevision) {
+    if (status.phase === undefined || status.phase === 'Initializing') {
+      status.phase = 'Initializing';
+      status.message = 'waiting for the canary workload to exist';
+      d.wake(IDLE_RECHECK_MS);
+    }
+    return false;
+  }
+  const active = status.phase === 'Progressing' || status.phase === 'Paused' || status.phase === 'Promoting';
+  if (status.phase === undefined || status.phase === 'Initializing') {
+    startRollout(d, 'Start', 'NewRevision', `rolling out canary revision ${obs.canaryRevision}`);
+  } else if (obs.canaryRevision !== status.canaryRevision) {
+    const from = active ? `; restarting from step 1 (was on step ${d.stepIndex + 1})` : '';
+    startRollout(
+      d,
+      active ? 'Restart' : 'Start',
+      'NewRevision',
+      `new canary revision ${obs.canaryRevision} (was ${status.canaryRevision ?? 'none'})${from}`,
+    );
+  } else if (hash !== status.specHash) {
+    startRollout(
+      d,
+      active ? 'Restart' : 'Start',
+      'SpecChanged',
+      `the rollout spec changed; ${active ? 'restarting' : 'starting'} from step 1 with canary weight 0`,
+    );
+  } else {
+    return false;
+  }
+  return true;
+}
+
+function startRollout(d: Draft, action: DecisionAction, reason: string, message: string): void {
+  const { status, obs } = d;
+  status.phase = 'Progressing';
+  status.currentStepIndex = 0;
+  status.stepStartedAt = d.nowIso;
+  status.rolloutStartedAt = d.nowIso;
+  status.specHash = rolloutSpecHash(d.spec);
+  status.consecutiveFailures = 0;
+  if (obs.canaryRevision) status.canaryRevision = obs.canaryRevision;
+  if (obs.stableRevision) status.stableRevision = obs.stableRevision;
+  delete status.holdingSince;
+  setPaused(d, undefined);
+  // forget the previous split even if it looked the same: this revision has its own window
+  delete status.routing;
+  d.ensureRouting(stableRouting(d.total));
+  d.record(action, reason, message);
+  d.condition('Progressing', 'True', reason, message);
+  d.wake(0);
+}
+
+/** Why the release is paused, kept as the Paused condition; undefined clears it. */
+function pausedBy(d: Draft): string | undefined {
+  const c = d.status.conditions?.find((x) => x.type === 'Paused');
+  return c?.status === 'True' ? c.reason : undefined;
+}
+
+function setPaused(d: Draft, reason: 'UserPaused' | 'WaitingForPromote' | undefined, message = ''): void {
+  if (reason) d.condition('Paused', 'True', reason, message);
+  else if (pausedBy(d)) d.condition('Paused', 'False', 'NotPaused', 'the release is not paused');
+}
+
+/** Handles a user request once per id. True when the request decided this reconcile. */
+function handleRequest(d: Draft): boolean {
+  const request = d.spec.request;
+  if (!request || request.id === d.status.handledRequestId) return false;
+  d.status.handledRequestId = request.id;
+  const phase = d.status.phase;
+  const active = phase === 'Progressing' || phase === 'Paused' || phase === 'Promoting';
+  const ignore = (why: string) => {
+    d.record(
+      'Ignore',
+      `${request.action}Ignored`,
+      `${request.action} (request ${request.id}) ignored: ${why}`,
+    );
+    return false;
+  };
+  switch (request.action) {
+    case 'Abort':
+      if (!active && phase !== 'Initializing')
+        return ignore(`the release is ${phase ?? 'new'}, not rolling out`);
+      rollback(d, 'Aborted', `aborted by request ${request.id}; all traffic back on the stable revision`);
+      return true;
+    case 'Retry':
+      if (phase !== 'RolledBack')
+        return ignore(`only a rolled-back release can be retried; it is ${phase ?? 'new'}`);
+      startRollout(
+        d,
+        'Start',
+        'Retry',
+        `retrying canary revision ${d.status.canaryRevision ?? ''} from step 1`,
+      );
+      return true;
+    case 'Promote':
+      if (phase !== 'Progressing' && phase !== 'Paused')
+        return ignore(`nothing to promote while ${phase ?? 'new'}`);
+      d.status.phase = 'Progressing';
+      advance(d, 'Promote', 'UserPromoted', `step ${d.stepIndex + 1} skipped by request ${request.id}`);
+      return true;
+    case 'PromoteFull':
+      if (phase !== 'Progressing' && phase !== 'Paused')
+        return ignore(`nothing to promote while ${phase ?? 'new'}`);
+      d.status.phase = 'Promoting';
+      d.status.currentStepIndex = d.steps.length;
+      d.record(
+        'Promote',
+        'UserPromotedFull',
+        `promoting to 100 % by request ${request.id}, skipping the remaining steps`,
+      );
+      promote(d);
+      return true;
+  }
+}
+
+function advance(d: Draft, action: DecisionAction, reason: string, message: string): void {
+  const { status } = d;
+  const evidence = status.lastAnalysis
+    ? { verdict: status.lastAnalysis.verdict, metrics: status.lastAnalysis.metrics }
+    : undefined;
+  status.currentStepIndex = d.stepIndex + 1;
+  status.stepStartedAt = d.nowIso;
+  delete status.holdingSince;
+  setPaused(d, undefined);
+  if (d.stepIndex >= d.steps.length) {
+    status.phase = 'Promoting';
+    d.record(
+      action === 'Advance' ? 'Promote' : action,
+      reason,
+      `${message}; all steps done, promoting`,
+      evidence,
+    );
+  } else {
+    d.record(
+      action,
+      reason,
+      `${message}; now step ${d.stepIndex + 1}/${d.steps.length}: ${describeStep(d.steps[d.stepIndex])}`,
+      evidence,
+    );
+  }
+  d.wake(0);
+}
+
+export function describeStep(step: Step | undefined): string {
+  if (!step) return 'promote';
+  switch (stepKind(step)) {
+    case 'setWeight':
+      return `setWeight ${step.setWeight ?? 0}%`;
+    case 'pause':
+      return step.pause?.duration ? `pause ${step.pause.duration}` : 'pause until resumed';
+    case 'analysis':
+      return `analysis${step.analysis?.duration ? ` over ${step.analysis.duration}` : ''}`;
+    case 'match':
+      return `A/B match stage (${step.match?.canaryWeight ?? 100}% of matched requests)`;
+    case 'mirror':
+      return `mirror ${step.mirror?.percent ?? 0}%`;
+  }
+}
+
+function rollback(d: Draft, reason: string, message: string, evidence?: AnalysisRecord): void {
+  d.status.phase = 'RolledBack';
+  delete d.status.holdingSince;
+  d.ensureRouting(stableRouting(d.total));
+  d.record(
+    'Rollback',
+    reason,
+    message,
+    evidence ? { verdict: evidence.verdict, metrics: evidence.metrics } : undefined,
+  );
+  d.condition('Progressing', 'False', reason, message);
+}
+
+/** After a rollback, make sure the stable routing took effect once; then leave the VirtualService alone. */
+function settle(d: Draft, routing: RoutingState): void {
+  if (d.status.windowStartedAt === undefined) d.ensureRouting(routing);
+}
+
+function promote(d: Draft): void {
+  if (!d.ensureRouting(fullCanaryRouting(d.total))) return;
+  d.status.phase = 'Succeeded';
+  if (d.status.canaryRevision) d.status.stableRevision = d.status.canaryRevision;
+  const took = d.now.getTime() - (ms(d.status.rolloutStartedAt) ?? d.now.getTime());
+  const message = `canary revision ${d.status.canaryRevision ?? ''} promoted: 100 % of traffic after ${formatDuration(took)}`;
+  d.record('Succeed', 'Promoted', message);
+  d.condition('Progressing', 'True', 'Succeeded', message);
+}
+
+/** Runs the analysis that is due; false when it rolled the release back. */
+function analyse(d: Draft): boolean {
+  const { spec, status, obs } = d;
+  if (!spec.analysis || !analysisConfigured(spec)) return true;
+  const windowStart = ms(status.windowStartedAt);
+  if (windowStart === undefined) return true;
+  const dueAt = nextAnalysisAt(spec, status, windowStart);
+  if (d.now.getTime() < dueAt || !obs.analysis) {
+    d.wakeAtTime(dueAt);
+    return true;
+  }
+  const { metrics, measurements } = obs.analysis;
+  const verdicts = metrics.map((m) => judgeMetric(m, measurements.get(m.name) ?? NOT_MEASURED));
+  const outcome = aggregate(verdicts, spec.analysis);
+  const record: AnalysisRecord = {
+    time: d.nowIso,
+    windowStart: new Date(windowStart).toISOString(),
+    verdict: outcome.verdict,
+    summary: outcome.summary,
+    metrics: verdicts.map((v) => v.evidence),
+  };
+  status.lastAnalysis = record;
+  d.wake(parseDuration(spec.analysis.interval) ?? 60_000);
+  const window = formatDuration(d.now.getTime() - windowStart);
+  if (outcome.effect === 'pass') {
+    status.consecutiveFailures = 0;
+    return true;
+  }
+  if (outcome.effect === 'hold') {
+    const why = outcome.verdict === 'Error' ? 'the metrics backend could not answer' : 'no verdict yet';
+    const message = `holding at ${status.canaryWeight ?? 0}%: ${why} over ${window} (${outcome.summary})`;
+    if (d.lastDecision()?.message !== message) {
+      d.record('Hold', outcome.verdict === 'Error' ? 'MetricsUnavailable' : 'Inconclusive', message, {
+        verdict: outcome.verdict,
+        metrics: record.metrics,
+      });
+    }
+    return true;
+  }
+  const failures = (status.consecutiveFailures ?? 0) + 1;
+  status.consecutiveFailures = failures;
+  const limit = spec.analysis.failureLimit;
+  if (failures >= limit) {
+    rollback(
+      d,
+      'AnalysisFailed',
+      `rolled back at ${status.canaryWeight ?? 0}% after ${failures} failed analyses in a row (limit ${limit}) over ${window}: ${outcome.summary}`,
+      record,
+    );
+    return false;
+  }
+  d.record(
+    'Hold',
+    'AnalysisFailed',
+    `analysis failed (${failures} of ${limit} allowed in a row) over ${window}: ${outcome.summary}`,
+    { verdict: outcome.verdict, metrics: record.metrics },
+  );
+  return true;
+}
+
+/** Holds that count against the progress deadline; past it the release rolls back. */
+function holdForProgress(d: Draft, reason: string, message: string): void {
+  const { status, spec } = d;
+  // a patch or a pod start usually lands within a reconcile or two: explain only holds that last
+  const lasting = status.holdingSince !== undefined;
+  status.holdingSince ??= d.nowIso;
+  const deadline = parseDuration(spec.progressDeadline) ?? 600_000;
+  const since = ms(status.holdingSince) ?? d.now.getTime();
+  if (d.now.getTime() - since >= deadline) {
+    rollback(
+      d,
+      'ProgressDeadlineExceeded',
+      `no progress for ${formatDuration(d.now.getTime() - since)} (deadline ${spec.progressDeadline}): ${message}`,
+    );
+    return;
+  }
+  d.wakeAtTime(since + deadline);
+  d.wake(IDLE_RECHECK_MS);
+  if (lasting && d.lastDecision()?.reason !== reason) d.record('Hold', reason, message);
+  else status.message = message;
+}
+
+function progress(d: Draft): void {
+  const { spec, status, obs } = d;
+  if (!analyse(d)) return;
+
+  if (spec.paused) {
+    status.phase = 'Paused';
+    if (pausedBy(d) !== 'UserPaused') {
+      const message = `paused by the user at ${status.canaryWeight ?? 0}% (step ${d.stepIndex + 1})`;
+      setPaused(d, 'UserPaused', message);
+      d.record('Pause', 'UserPaused', message);
+    }
+    return;
+  }
+  if (pausedBy(d) === 'UserPaused') {
+    status.phase = 'Progressing';
+    setPaused(d, undefined);
+    d.record('Resume', 'UserResumed', `resumed by the user at step ${d.stepIndex + 1}`);
+  }
+
+  if (!obs.canaryReady) {
+    holdForProgress(
+      d,
+      'CanaryNotReady',
+      `holding at ${status.canaryWeight ?? 0}%: the canary's pods are not ready`,
+    );
+    return;
+  }
+
+  const step = d.steps[d.stepIndex];
+  if (!d.ensureRouting(routingForStep(d.steps, d.stepIndex, d.total))) {
+    holdForProgress(
+      d,
+      'RoutingNotApplied',
+      `waiting for the VirtualService to show ${status.canaryWeight ?? 0}%`,
+    );
+    return;
+  }
+  delete status.holdingSince;
+  if (!step) {
+    status.phase = 'Promoting';
+    promote(d);
+    return;
+  }
+
+  const waiting = stepWaits(d, step);
+  if (waiting === 'resume') {
+    status.phase = 'Paused';
+    if (pausedBy(d) !== 'WaitingForPromote') {
+      const message = `step ${d.stepIndex + 1} (${describeStep(step)}) waits for promote`;
+      setPaused(d, 'WaitingForPromote', message);
+      d.record('Pause', 'WaitingForPromote', message);
+    }
+    return;
+  }
+  status.phase = 'Progressing';
+  if (waiting !== 'done') {
+    d.wakeAtTime(waiting);
+    return;
+  }
+
+  if (!releaseWindowOpen(spec.releaseWindows, d.now)) {
+    const message = `holding at ${status.canaryWeight ?? 0}%: outside every release window`;
+    if (d.lastDecision()?.reason !== 'WindowClosed') d.record('Hold', 'WindowClosed', message);
+    d.wake(60_000);
+    return;
+  }
+  const last = status.lastAnalysis;
+  if (last && spec.analysis && effectOf(last.verdict, spec.analysis) !== 'pass') {
+    // the analysis already recorded why; the next one decides
+    return;
+  }
+  const reason = last ? 'AnalysisPassed' : 'StepComplete';
+  const numbers = last ? ` (${last.summary})` : '';
+  advance(d, 'Advance', reason, `step ${d.stepIndex + 1} (${describeStep(step)}) done${numbers}`);
+}
+
+/** When the current step is done: 'done', a time to look again, or 'resume' for a user to continue. */
+function stepWaits(d: Draft, step: Step): 'done' | 'resume' | number {
+  const { status, spec } = d;
+  const stepStart = ms(status.stepStartedAt) ?? d.now.getTime();
+  const windowStart = ms(status.windowStartedAt) ?? d.now.getTime();
+  const until = (start: number, duration: string | undefined): 'done' | 'resume' | number => {
+    if (duration === undefined) return 'resume';
+    const end = start + (parseDuration(duration) ?? 0);
+    return d.now.getTime() >= end ? 'done' : end;
+  };
+  switch (stepKind(step)) {
+    case 'setWeight':
+      return 'done';
+    case 'pause':
+      return until(stepStart, step.pause?.duration);
+    case 'match':
+      return until(windowStart, step.match?.duration);
+    case 'mirror':
+      return until(windowStart, step.mirror?.duration);
+    case 'analysis': {
+      const needed = parseDuration(step.analysis?.duration ?? spec.analysis?.interval ?? '1m') ?? 60_000;
+      const last = status.lastAnalysis;
+      const covered = last ? Date.parse(last.time) - Date.parse(last.windowStart) : 0;
+      if (last && spec.analysis && effectOf(last.verdict, spec.analysis) === 'pass' && covered >= needed) {
+        return 'done';
+      }
+      // the analysis wakes the release when it is due
+      return Math.max(windowStart + needed, d.now.getTime() + 1);
+    }
+  }
+}

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
-import { aSpec, counts, errorRatioAnalysis, observations, requests, routingOf } from '../../test/builders/release.js';
+import {
+  aSpec,
+  counts,
+  errorRatioAnalysis,
+  observations,
+  requests,
+  routingOf,
+} from '../../test/builders/release.js';
 import { World } from '../../test/builders/world.js';
 import { analysisWindow, decide } from './decide.js';
 import type { Action } from './types.js';
@@ -40,7 +47,8 @@ describe('decide: advancing through the steps', () => {
     const world = new World(aSpec());
     const weights: number[] = [];
     const status = world.run((s) => {
-      if (s.actualCanaryWeight !== undefined && weights.at(-1) !== s.actualCanaryWeight) weights.push(s.actualCanaryWeight);
+      if (s.actualCanaryWeight !== undefined && weights.at(-1) !== s.actualCanaryWeight)
+        weights.push(s.actualCanaryWeight);
       return s.phase === 'Succeeded';
     });
     expect(status.phase).toBe('Succeeded');
@@ -78,8 +86,12 @@ describe('decide: advancing through the steps', () => {
       stable: { total: 9000, errors: 20 },
     });
     expect(advance?.message).toMatch(/canary 0\.002 <= stable 0\.002222 x \(1 \+ 0\.5\) \+ 0\.001/);
-    const window = Date.parse(world.status?.decisions?.find((x) => x.reason === 'AnalysisPassed')?.time ?? '');
-    const started = Date.parse(world.status?.decisions?.find((x) => x.message.includes('now step 2'))?.time ?? '');
+    const window = Date.parse(
+      world.status?.decisions?.find((x) => x.reason === 'AnalysisPassed')?.time ?? '',
+    );
+    const started = Date.parse(
+      world.status?.decisions?.find((x) => x.message.includes('now step 2'))?.time ?? '',
+    );
     expect(window - started).toBeGreaterThanOrEqual(120_000);
   });
 
@@ -115,7 +127,9 @@ describe('decide: pauses and user actions', () => {
   });
 
   it('a request id is handled once', () => {
-    const world = new World(aSpec({ strategy: { steps: [{ setWeight: 10 }, { pause: {} }, { pause: {} }] } }));
+    const world = new World(
+      aSpec({ strategy: { steps: [{ setWeight: 10 }, { pause: {} }, { pause: {} }] } }),
+    );
     world.run((s) => s.phase === 'Paused');
     world.spec = { ...world.spec, request: { action: 'Promote', id: 'p1' } };
     world.step();
@@ -158,7 +172,9 @@ describe('decide: pauses and user actions', () => {
     const d = world.step();
     expect(d.status.phase).toBe('RolledBack');
     expect(routingActions(d.actions)).toEqual([{ stableWeight: 100, canaryWeight: 0, total: 100 }]);
-    expect(d.actions).toContainEqual(expect.objectContaining({ type: 'event', severity: 'Warning', reason: 'Aborted' }));
+    expect(d.actions).toContainEqual(
+      expect.objectContaining({ type: 'event', severity: 'Warning', reason: 'Aborted' }),
+    );
   });
 
   it('retry after a rollback starts again from step 1', () => {
@@ -180,9 +196,9 @@ describe('decide: pauses and user actions', () => {
     world.spec = { ...world.spec, request: { action: 'Retry', id: 'r1' } };
     const d = world.step();
     expect(d.status.phase).toBe('Progressing');
-    expect(d.status.decisions?.some((x) => x.action === 'Ignore' && /only a rolled-back release/.test(x.message))).toBe(
-      true,
-    );
+    expect(
+      d.status.decisions?.some((x) => x.action === 'Ignore' && /only a rolled-back release/.test(x.message)),
+    ).toBe(true);
   });
 });
 
@@ -259,19 +275,25 @@ describe('decide: holding', () => {
     expect(world.status?.message).toMatch(/outside every release window/);
     const status = world.run();
     expect(status.phase).toBe('Succeeded');
-    const advanced = status.decisions?.filter((x) => x.action === 'Advance').map((x) => new Date(x.time).getUTCHours());
+    const advanced = status.decisions
+      ?.filter((x) => x.action === 'Advance')
+      .map((x) => new Date(x.time).getUTCHours());
     expect(advanced?.every((h) => h === 12)).toBe(true);
   });
 
   it('invalid configuration fails the release with a condition and leaves traffic alone', () => {
-    const issues = [{ path: 'spec.analysis.templates[0].name', message: 'AnalysisTemplate "nope" not found' }];
+    const issues = [
+      { path: 'spec.analysis.templates[0].name', message: 'AnalysisTemplate "nope" not found' },
+    ];
     const d = decide(aSpec(), undefined, observations({ configIssues: issues }), T0);
     expect(d.status.phase).toBe('Failed');
     expect(routingActions(d.actions)).toEqual([]);
     expect(d.status.conditions).toContainEqual(
       expect.objectContaining({ type: 'ConfigValid', status: 'False', reason: 'InvalidConfiguration' }),
     );
-    expect(d.status.message).toMatch(/spec\.analysis\.templates\[0\]\.name: AnalysisTemplate "nope" not found/);
+    expect(d.status.message).toMatch(
+      /spec\.analysis\.templates\[0\]\.name: AnalysisTemplate "nope" not found/,
+    );
     expect(d.requeueAfterMs).toBeNull();
   });
 
@@ -280,7 +302,9 @@ describe('decide: holding', () => {
     const failed = decide(aSpec(), undefined, observations({ configIssues: issues }), T0);
     const d = decide(aSpec(), failed.status, observations(), at(10));
     expect(d.status.phase).toBe('Progressing');
-    expect(d.status.conditions).toContainEqual(expect.objectContaining({ type: 'ConfigValid', status: 'True' }));
+    expect(d.status.conditions).toContainEqual(
+      expect.objectContaining({ type: 'ConfigValid', status: 'True' }),
+    );
   });
 });
 
@@ -297,10 +321,19 @@ describe('decide: analysis', () => {
     expect(status.phase).toBe('RolledBack');
     expect(world.actual.canaryWeight).toBe(0);
     const rollback = lastDecision(status);
-    expect(rollback).toMatchObject({ action: 'Rollback', reason: 'AnalysisFailed', verdict: 'Fail', canaryWeight: 0 });
+    expect(rollback).toMatchObject({
+      action: 'Rollback',
+      reason: 'AnalysisFailed',
+      verdict: 'Fail',
+      canaryWeight: 0,
+    });
     expect(rollback?.metrics?.[0]).toMatchObject({ canary: { total: 1000, errors: 50, value: 0.05 } });
-    expect(rollback?.message).toMatch(/2 failed analyses in a row \(limit 2\).*canary 0\.05 > stable 0\.005 x \(1 \+ 0\.5\)/);
-    const events = world.history.flatMap((d) => d.actions).filter((a) => a.type === 'event' && a.reason === 'AnalysisFailed');
+    expect(rollback?.message).toMatch(
+      /2 failed analyses in a row \(limit 2\).*canary 0\.05 > stable 0\.005 x \(1 \+ 0\.5\)/,
+    );
+    const events = world.history
+      .flatMap((d) => d.actions)
+      .filter((a) => a.type === 'event' && a.reason === 'AnalysisFailed');
     expect(events.at(-1)).toMatchObject({ severity: 'Warning' });
   });
 
@@ -321,13 +354,21 @@ describe('decide: analysis', () => {
     expect(world.status?.phase).toBe('Progressing');
     expect(world.status?.currentStepIndex).toBe(1);
     expect(world.status?.decisions?.some((x) => x.reason === 'Inconclusive')).toBe(true);
-    expect(world.status?.message).toMatch(/canary served 3 requests, stable served 4 requests in the window; 50 needed/);
+    expect(world.status?.message).toMatch(
+      /canary served 3 requests, stable served 4 requests in the window; 50 needed/,
+    );
   });
 
   it('a metrics backend error holds by default and fails when configured to', () => {
     const down = () =>
       new Map([
-        ['error-ratio', { kind: 'error', error: { code: 'Unreachable', message: 'connect ECONNREFUSED', retryable: true } } as const],
+        [
+          'error-ratio',
+          {
+            kind: 'error',
+            error: { code: 'Unreachable', message: 'connect ECONNREFUSED', retryable: true },
+          } as const,
+        ],
       ]);
     const holding = new World(analysed(), down);
     for (let i = 0; i < 30; i++) {

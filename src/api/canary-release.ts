@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isValidTimeZone, parseCron } from './cron.js';
 import { duration, parseDuration } from './duration.js';
 import { metricSpec } from './analysis-template.js';
 import { API_VERSION, k8sName, objectMeta } from './meta.js';
@@ -309,6 +310,8 @@ export const canaryReleaseSpec = z
     }
     checkWeightsExpressible(spec, ctx);
     checkDurations(spec, ctx);
+    checkWindows(spec, ctx);
+    checkAnalysisGates(spec, ctx);
   });
 export type CanaryReleaseSpec = z.infer<typeof canaryReleaseSpec>;
 export type CanaryReleaseSpecInput = z.input<typeof canaryReleaseSpec>;
@@ -351,6 +354,47 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
   }
 }
 
+function checkWindows(spec: CheckedSpec, ctx: z.RefinementCtx): void {
+  spec.releaseWindows?.forEach((window, i) => {
+    try {
+      parseCron(window.schedule);
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['releaseWindows', i, 'schedule'],
+        message: `"${window.schedule}" ${(err as Error).message}; e.g. "0 9 * * 1-5" opens at 09:00 on weekdays`,
+      });
+    }
+    if (window.timeZone !== undefined && !isValidTimeZone(window.timeZone)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['releaseWindows', i, 'timeZone'],
+        message: `"${window.timeZone}" is not an IANA time zone; use e.g. Europe/Berlin or UTC`,
+      });
+    }
+  });
+}
+
+/** Steps that need the analysis block cannot run without it. */
+function checkAnalysisGates(spec: CheckedSpec, ctx: z.RefinementCtx): void {
+  const hasMetrics = (spec.analysis?.metrics?.length ?? 0) + (spec.analysis?.templates?.length ?? 0) > 0;
+  if (hasMetrics) return;
+  const gate = spec.strategy.steps?.findIndex((s) => s.analysis !== undefined) ?? -1;
+  if (gate >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['strategy', 'steps', gate, 'analysis'],
+      message: 'an analysis step needs metrics: add spec.analysis.templates or spec.analysis.metrics',
+    });
+  } else if (spec.strategy.steps === undefined && spec.strategy.stepWeight !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['analysis'],
+      message: 'the stepWeight shorthand analyses every step: add spec.analysis with templates or metrics',
+    });
+  }
+}
+
 function checkDurations(spec: CheckedSpec, ctx: z.RefinementCtx): void {
   const interval = spec.analysis ? parseDuration(spec.analysis.interval) : undefined;
   if (interval !== undefined && interval < 1000) {
@@ -366,7 +410,9 @@ function checkDurations(spec: CheckedSpec, ctx: z.RefinementCtx): void {
 interface CheckedSpec {
   strategy: { steps?: Step[] | undefined; stepWeight?: number | undefined; maxWeight?: number | undefined };
   trafficRouting: { istio: IstioRouting };
-  analysis?: { interval: string } | undefined;
+  analysis?:
+    { interval: string; metrics?: unknown[] | undefined; templates?: unknown[] | undefined } | undefined;
+  releaseWindows?: ReleaseWindow[] | undefined;
 }
 
 // ---------------------------------------------------------------- status

@@ -309,7 +309,7 @@ describe('decide: holding', () => {
 });
 
 describe('decide: analysis', () => {
-  const analysed = (extra: Record<string, unknown> = {}) =>
+  const analysed = (extra: Parameters<typeof errorRatioAnalysis>[0] = {}) =>
     aSpec({
       analysis: errorRatioAnalysis(extra),
       strategy: { steps: [{ setWeight: 10 }, { analysis: {} }, { setWeight: 50 }, { analysis: {} }] },

@@ -47,8 +47,10 @@ export function aSpec(patch: DeepPartial<CanaryReleaseSpecInput> = {}): CanaryRe
   return canaryReleaseSpec.parse(parsed.value);
 }
 
+type AnalysisInput = NonNullable<CanaryReleaseSpecInput['analysis']>;
+
 /** An analysis block with one relative error-ratio metric. */
-export const errorRatioAnalysis = (extra: Record<string, unknown> = {}) => ({
+export const errorRatioAnalysis = (extra: Partial<AnalysisInput> = {}): AnalysisInput => ({
   interval: '1m',
   minSamples: 50,
   failureLimit: 2,

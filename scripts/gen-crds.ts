@@ -1,0 +1,11 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildCrds, renderCrd } from '../src/api/crd.js';
+
+/** Writes the CRDs generated from the zod schemas into the chart. */
+const dir = join(import.meta.dirname, '..', 'charts', 'canaria', 'crds');
+mkdirSync(dir, { recursive: true });
+for (const { file, crd } of buildCrds()) {
+  writeFileSync(join(dir, file), renderCrd(crd));
+  console.log(`wrote ${join('charts/canaria/crds', file)}`);
+}

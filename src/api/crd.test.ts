@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildCrds, renderCrd } from './crd.js';
+
+const CHART_CRDS = join(import.meta.dirname, '..', '..', 'charts', 'canaria', 'crds');
+
+function walk(node: unknown, visit: (n: Record<string, unknown>, path: string) => void, path = ''): void {
+  if (!node || typeof node !== 'object') return;
+  const n = node as Record<string, unknown>;
+  visit(n, path);
+  for (const [k, v] of Object.entries(n.properties ?? {})) walk(v, visit, `${path}.${k}`);
+  if (n.items) walk(n.items, visit, `${path}[]`);
+  if (n.additionalProperties && typeof n.additionalProperties === 'object')
+    walk(n.additionalProperties, visit, `${path}{}`);
+}
+
+describe('generated CRDs', () => {
+  it.each(buildCrds().map((c) => [c.file, c.crd] as const))(
+    '%s matches the committed file (run npm run gen:crds)',
+    (file, crd) => {
+      const committed = readFileSync(join(CHART_CRDS, file), 'utf8');
+      expect(committed).toBe(renderCrd(crd));
+    },
+  );
+
+  it.each(buildCrds().map((c) => [c.file, c.crd] as const))(
+    '%s is structural: every node has a type, no unions of types',
+    (_file, crd) => {
+      const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0];
+      walk(version?.schema.openAPIV3Schema, (node, path) => {
+        expect(node.type, `no type at ${path || '<root>'}`).toBeDefined();
+        expect(node.anyOf, `anyOf at ${path}`).toBeUndefined();
+        expect(node.oneOf, `oneOf at ${path}`).toBeUndefined();
+        expect(node.additionalProperties === false, `additionalProperties: false at ${path}`).toBe(false);
+      });
+    },
+  );
+
+  it('CanaryRelease has the status subresource, short name, category and printer columns', () => {
+    const release = buildCrds().find((c) => c.file === 'canaryreleases.yaml')?.crd as {
+      spec: {
+        names: { shortNames: string[]; categories: string[] };
+        versions: { subresources: unknown; additionalPrinterColumns: { name: string }[] }[];
+      };
+    };
+    expect(release.spec.names.shortNames).toEqual(['crel']);
+    expect(release.spec.names.categories).toEqual(['canaria']);
+    expect(release.spec.versions[0]?.subresources).toEqual({ status: {} });
+    expect(release.spec.versions[0]?.additionalPrinterColumns.map((c) => c.name)).toEqual([
+      'Phase',
+      'Weight',
+      'Step',
+      'Age',
+    ]);
+  });
+});

@@ -21,14 +21,9 @@ const HIGHER_IS_BETTER: Record<MetricType, boolean | undefined> = {
 
 function ratioOf(metric: ResolvedMetric, counts: RequestCounts): number | null {
   if (counts.total <= 0) return null;
-  switch (metric.type) {
-    case 'successRate':
-      return (counts.total - counts.errors) / counts.total;
-    case 'slowRatio':
-      return (counts.slow ?? 0) / counts.total;
-    default:
-      return counts.errors / counts.total;
-  }
+  if (metric.type === 'successRate') return (counts.total - counts.errors) / counts.total;
+  if (metric.type === 'slowRatio') return (counts.slow ?? 0) / counts.total;
+  return counts.errors / counts.total;
 }
 
 function sideEvidence(side: Side): MetricEvidence['canary'] {

@@ -38,9 +38,7 @@ function structural(node: Schema): Schema {
 }
 
 const openApi = (schema: z.ZodType): Schema =>
-  structural(
-    z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }) as Schema,
-  );
+  structural(z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }));
 
 function rootSchema(spec: Schema, status?: Schema): Schema {
   return {

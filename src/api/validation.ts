@@ -65,8 +65,8 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
     for (;;) {
       const def = node._zod?.def;
       if (!def) return node;
-      if (def.innerType) node = def.innerType as typeof node;
-      else if (def.type === 'pipe' && def.in) node = def.in as typeof node;
+      if (def.innerType) node = def.innerType;
+      else if (def.type === 'pipe' && def.in) node = def.in;
       else return node;
     }
   };
@@ -118,7 +118,7 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: PropertyKey[
   const result = schema.safeParse(input);
   return result.success
     ? { ok: true, value: result.data }
-    : { ok: false, issues: toIssues(result.error, schema as z.ZodType, prefix) };
+    : { ok: false, issues: toIssues(result.error, schema, prefix) };
 }
 
 export const parseCanaryRelease = (input: unknown): Parsed<CanaryRelease> => parseWith(canaryRelease, input);

@@ -60,7 +60,7 @@ const specArb = (policy?: fc.Arbitrary<Policy>) =>
       })
       .map(({ steps, policy: p, failureLimit, interval }) =>
         aSpec({
-          trafficRouting: { istio: { weightTotal: weightTotal as 100 | 1000 | 10000 } },
+          trafficRouting: { istio: { weightTotal: weightTotal } },
           strategy: { steps },
           progressDeadline: '10m',
           analysis: {

@@ -34,7 +34,8 @@ describe('decide: starting a rollout', () => {
   });
 
   it('waits in Initializing while the canary workload does not exist', () => {
-    const { canaryRevision: _, ...noCanary } = observations();
+    const noCanary = observations();
+    delete noCanary.canaryRevision;
     const d = decide(aSpec(), undefined, noCanary, T0);
     expect(d.status.phase).toBe('Initializing');
     expect(d.status.message).toMatch(/waiting for the canary workload/);

@@ -1,0 +1,339 @@
+import { formatPath, parseCanaryRelease } from '../api/validation.js';
+import { gatewayMatches, MESH, sameHost } from './hosts.js';
+import { compileIstioRegex } from './string-match.js';
+import {
+  namespaceOf,
+  parseDestinationRule,
+  parseVirtualService,
+  type DestinationRule,
+  type HttpMatchRequest,
+  type HttpRoute,
+  type VirtualService,
+} from './types.js';
+import {
+  misplacedWeights,
+  overlappingSubsets,
+  pathOf,
+  routingTargetProblems,
+  type PathSegments,
+} from './validate.js';
+import { effectiveWeights, requiresWeightSum100 } from './routes.js';
+
+export interface LintInput {
+  file: string;
+  doc: unknown;
+  /** The line of a YAML path in the file, when the caller parsed the text itself. */
+  line?: (path: PathSegments) => number | undefined;
+}
+
+export interface LintFinding {
+  severity: 'error' | 'warning';
+  file: string;
+  line?: number;
+  /** `VirtualService test1/demo4-vs` */
+  resource: string;
+  /** `spec.http[0].route[0].destination.weight` */
+  path: string;
+  message: string;
+  fix: string;
+}
+
+export interface LintOptions {
+  /** The mesh's Istio version; before 1.15 the weights of a route must add up to 100. */
+  istioVersion?: string;
+}
+
+interface Loaded<T> {
+  input: LintInput;
+  resource: T;
+  label: string;
+}
+
+type Report = (severity: LintFinding['severity'], path: PathSegments, message: string, fix: string) => void;
+
+function reporter(findings: LintFinding[], input: LintInput, label: string): Report {
+  return (severity, path, message, fix) => {
+    const finding: LintFinding = {
+      severity,
+      file: input.file,
+      resource: label,
+      path: formatPath(path),
+      message,
+      fix,
+    };
+    const line = input.line?.(path);
+    if (line !== undefined) finding.line = line;
+    findings.push(finding);
+  };
+}
+
+function kindOf(doc: unknown): string | undefined {
+  const kind: unknown = (doc as { kind?: unknown } | null)?.kind;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+const labelOf = (kind: string, r: { metadata: { name: string; namespace?: string | undefined } }) =>
+  `${kind} ${namespaceOf(r)}/${r.metadata.name}`;
+
+/** A route that takes every request that reaches it: no match, or only `uri: {prefix: /}`. */
+function isCatchAll(route: HttpRoute): boolean {
+  if (!route.match?.length) return true;
+  return route.match.some((m) => {
+    const conditions = Object.keys(m).filter((k) => k !== 'name' && k !== 'ignoreUriCase');
+    return conditions.length === 1 && m.uri?.prefix === '/';
+  });
+}
+
+function lintRouteOrder(vs: VirtualService, report: Report): void {
+  const routes = vs.spec.http ?? [];
+  const ns = namespaceOf(vs);
+  const vsGateways = vs.spec.gateways?.length ? vs.spec.gateways : [MESH];
+  const catchAll = routes.findIndex(isCatchAll);
+  if (catchAll < 0) return;
+  routes.slice(catchAll + 1).forEach((route, offset) => {
+    const i = catchAll + 1 + offset;
+    // a block bound to a gateway the catch-all does not serve can still be reached there
+    const qualified = (g: string) => (g === MESH || g.includes('/') ? g : `${ns}/${g}`);
+    const reachable = (route.match ?? []).some((m) =>
+      (m.gateways ?? []).some((g) => !vsGateways.some((v) => gatewayMatches(v, ns, qualified(g)))),
+    );
+    if (reachable) return;
+    report(
+      'error',
+      ['spec', 'http', i],
+      `this route is never used: spec.http[${catchAll}] before it has no match conditions and takes every request (Istio uses the first route that matches)`,
+      `move the catch-all route spec.http[${catchAll}] to the end of spec.http`,
+    );
+  });
+}
+
+function lintWeights(vs: VirtualService, options: LintOptions, report: Report): void {
+  const misplaced = new Set(misplacedWeights(vs).flatMap((p) => (p.path[1] === 'http' ? [p.path[2]] : [])));
+  (vs.spec.http ?? []).forEach((route, i) => {
+    const destinations = route.route ?? [];
+    if (destinations.length < 2 || misplaced.has(i)) return;
+    const sum = effectiveWeights(destinations).reduce((a, b) => a + b, 0);
+    if (sum === 0) {
+      report(
+        'error',
+        ['spec', 'http', i, 'route'],
+        'every destination has weight 0 or none; Istio rejects the route ("total destination weight = 0")',
+        'give each destination a weight, e.g. 90 and 10',
+      );
+    } else if (sum !== 100 && requiresWeightSum100(options.istioVersion)) {
+      report(
+        'error',
+        ['spec', 'http', i, 'route'],
+        `the weights add up to ${sum}; Istio ${options.istioVersion ?? ''} rejects a route whose weights do not add up to 100`,
+        'make the weights add up to 100 (Istio 1.15 and later accept any total)',
+      );
+    }
+  });
+}
+
+function lintRegexes(vs: VirtualService, report: Report): void {
+  (vs.spec.http ?? []).forEach((route, i) => {
+    (route.match ?? []).forEach((block, j) => {
+      const where = ['spec', 'http', i, 'match', j];
+      for (const field of ['uri', 'scheme', 'method', 'authority'] as const) {
+        const regex = block[field]?.regex;
+        if (regex !== undefined) checkRegex(regex, [...where, field, 'regex'], report);
+      }
+      for (const map of ['headers', 'withoutHeaders', 'queryParams'] as const) {
+        for (const [name, m] of Object.entries(block[map] ?? {})) {
+          if (m.regex !== undefined && m.regex !== '*') {
+            checkRegex(m.regex, [...where, map, name, 'regex'], report);
+            if (map === 'headers' && name === 'cookie')
+              checkCookieRegex(m.regex, [...where, map, name, 'regex'], report);
+          }
+          if (map !== 'queryParams' && name !== name.toLowerCase()) {
+            report(
+              'warning',
+              [...where, map, name],
+              `header name ${name} has upper-case letters; Envoy compares lower-cased header names, so this never matches`,
+              `write it as ${name.toLowerCase()}`,
+            );
+          }
+        }
+      }
+    });
+  });
+}
+
+/**
+ * The common cookie idiom `^(.*?;)?(name=...)(;.*)?$` (seed 002) expects the cookie right after a ";", but
+ * browsers separate cookies with "; ", so it matches only when the cookie comes first.
+ */
+function checkCookieRegex(regex: string, path: PathSegments, report: Report): void {
+  if (!/;\)\?\(/.test(regex)) return;
+  report(
+    'warning',
+    path,
+    'this cookie regex expects the cookie right after ";", but browsers send "; " between cookies, so it matches only when the cookie comes first in the header',
+    'allow the space: write (.*?;\\s*)? instead of (.*?;)?',
+  );
+}
+
+function checkRegex(regex: string, path: PathSegments, report: Report): void {
+  const compiled = compileIstioRegex(regex);
+  if (compiled instanceof Error) {
+    report(
+      'error',
+      path,
+      `invalid regex for Istio (RE2): ${compiled.message}`,
+      'write an RE2 regular expression',
+    );
+  }
+}
+
+function lintSubsets(vs: VirtualService, rules: readonly DestinationRule[], report: Report): void {
+  const ns = namespaceOf(vs);
+  (vs.spec.http ?? []).forEach((route, i) => {
+    (route.route ?? []).forEach(({ destination }, j) => {
+      if (destination.subset === undefined) return;
+      const rule = rules.find((dr) => sameHost(dr.spec.host, namespaceOf(dr), destination.host, ns));
+      if (!rule || rule.spec.subsets?.some((s) => s.name === destination.subset)) return;
+      report(
+        'error',
+        ['spec', 'http', i, 'route', j, 'destination', 'subset'],
+        `subset ${destination.subset} is not defined in DestinationRule ${rule.metadata.name}; Istio answers 503 for this share`,
+        `add subset ${destination.subset} to DestinationRule ${rule.metadata.name} or use one of: ${(rule.spec.subsets ?? []).map((s) => s.name).join(', ')}`,
+      );
+    });
+  });
+}
+
+const boundToMeshOnly = (vs: VirtualService) =>
+  !vs.spec.gateways?.length || vs.spec.gateways.every((g) => g === MESH);
+
+/**
+ * A header or query-parameter match on a service that clients reach only through another service works
+ * only if that service forwards the header or parameter on its own calls (seed 004's warning).
+ */
+function lintPropagation(vs: VirtualService, all: readonly VirtualService[], report: Report): void {
+  if (!boundToMeshOnly(vs)) return;
+  const ns = namespaceOf(vs);
+  const edge = all.filter((other) => other !== vs && !boundToMeshOnly(other) && namespaceOf(other) === ns);
+  if (!edge.length) return;
+  const ownHosts = vs.spec.hosts ?? [];
+  const entryHosts = new Set<string>();
+  for (const other of edge) {
+    for (const route of other.spec.http ?? []) {
+      for (const { destination } of route.route ?? []) {
+        if (ownHosts.some((h) => sameHost(h, ns, destination.host, namespaceOf(other)))) return;
+        entryHosts.add(destination.host);
+      }
+    }
+  }
+  if (!entryHosts.size) return;
+  const via = [...entryHosts].join(', ');
+  (vs.spec.http ?? []).forEach((route, i) => {
+    (route.match ?? []).forEach((block: HttpMatchRequest, j) => {
+      for (const map of ['headers', 'queryParams'] as const) {
+        for (const name of Object.keys(block[map] ?? {})) {
+          const what = map === 'headers' ? `header ${name}` : `query parameter ${name}`;
+          report(
+            'warning',
+            ['spec', 'http', i, 'match', j, map, name],
+            `${ownHosts.join(', ')} is reached only through ${via} (the gateway routes there, not here): the ${what} must be passed on by ${via} in its own requests, or this match never fires`,
+            `make ${via} forward the ${what} from the incoming request to its calls of ${ownHosts.join(', ')}`,
+          );
+        }
+      }
+    });
+  });
+}
+
+function lintDestinationRule(dr: DestinationRule, report: Report): void {
+  const seen = new Set<string>();
+  (dr.spec.subsets ?? []).forEach((s, i) => {
+    if (seen.has(s.name)) {
+      report(
+        'error',
+        ['spec', 'subsets', i, 'name'],
+        `subset name ${s.name} is used twice; Istio rejects the DestinationRule`,
+        'rename one of them',
+      );
+    }
+    seen.add(s.name);
+  });
+  // a subset without labels may be meant (all pods); two subsets with the same labels never are
+  for (const p of overlappingSubsets(dr)) {
+    report(p.rule === 'subset-unlabeled' ? 'warning' : 'error', p.path, p.message, p.fix);
+  }
+}
+
+/** Findings for the classic mistakes in Istio routing manifests, and for CanaryReleases among them. */
+export function lintDocuments(inputs: readonly LintInput[], options: LintOptions = {}): LintFinding[] {
+  const findings: LintFinding[] = [];
+  const virtualServices: Loaded<VirtualService>[] = [];
+  const destinationRules: Loaded<DestinationRule>[] = [];
+  const releases: LintInput[] = [];
+  for (const input of inputs) {
+    const kind = kindOf(input.doc);
+    if (kind === 'VirtualService' || kind === 'DestinationRule') {
+      const parsed =
+        kind === 'VirtualService' ? parseVirtualService(input.doc) : parseDestinationRule(input.doc);
+      const name: unknown = (input.doc as { metadata?: { name?: unknown } }).metadata?.name;
+      if (!parsed.ok) {
+        const report = reporter(findings, input, `${kind} ${typeof name === 'string' ? name : '(unnamed)'}`);
+        for (const issue of parsed.issues)
+          report('error', pathOf(issue.path), issue.message, 'fix the field as the message says');
+        continue;
+      }
+      if (kind === 'VirtualService') {
+        const vs = parsed.value as VirtualService;
+        virtualServices.push({ input, resource: vs, label: labelOf(kind, vs) });
+      } else {
+        const dr = parsed.value as DestinationRule;
+        destinationRules.push({ input, resource: dr, label: labelOf(kind, dr) });
+      }
+    } else if (kind === 'CanaryRelease') {
+      releases.push(input);
+    }
+  }
+  const rules = destinationRules.map((d) => d.resource);
+  const services = virtualServices.map((v) => v.resource);
+  let istioVersion = options.istioVersion;
+
+  for (const input of releases) {
+    const parsed = parseCanaryRelease(input.doc);
+    const label = `CanaryRelease ${parsed.ok ? parsed.value.metadata.name : '(invalid)'}`;
+    const report = reporter(findings, input, label);
+    if (!parsed.ok) {
+      for (const issue of parsed.issues)
+        report('error', pathOf(issue.path), issue.message, 'fix the field as the message says');
+      continue;
+    }
+    const release = parsed.value;
+    const istio = release.spec.trafficRouting.istio;
+    istioVersion ??= istio.istioVersion;
+    const namespace = namespaceOf(release);
+    const vs = virtualServices.find(
+      (v) => v.resource.metadata.name === istio.virtualService.name && namespaceOf(v.resource) === namespace,
+    );
+    const dr = destinationRules.find(
+      (d) => d.resource.metadata.name === istio.destinationRule.name && namespaceOf(d.resource) === namespace,
+    );
+    if (!vs || !dr) continue;
+    for (const p of routingTargetProblems(vs.resource, dr.resource, istio)) {
+      // these are reported below for the resources that hold them, release or not
+      if (['misplaced-weight', 'subset-unlabeled', 'subset-twin', 'weight-sum'].includes(p.rule)) continue;
+      const target = p.resource === 'VirtualService' ? vs : { input, label };
+      reporter(findings, target.input, target.label)('error', p.path, p.message, p.fix);
+    }
+  }
+
+  for (const { input, resource: vs, label } of virtualServices) {
+    const report = reporter(findings, input, label);
+    for (const p of misplacedWeights(vs)) report('error', p.path, p.message, p.fix);
+    lintWeights(vs, { ...(istioVersion === undefined ? {} : { istioVersion }) }, report);
+    lintRouteOrder(vs, report);
+    lintRegexes(vs, report);
+    lintSubsets(vs, rules, report);
+    lintPropagation(vs, services, report);
+  }
+  for (const { input, resource, label } of destinationRules)
+    lintDestinationRule(resource, reporter(findings, input, label));
+  return findings;
+}

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { NOW, fakeApi, metric, release } from '../../test/harness/metrics-fixtures.js';
+import { MetricsBackendError } from './errors.js';
+import type { InstantSample, QueryResult } from './prometheus-client.js';
+import { PrometheusProvider } from './prometheus-provider.js';
+
+const vector = (samples: InstantSample[]): QueryResult => ({ type: 'vector', samples });
+const requestsRow = (service: string, revision: string, code: string, value: number, window = '300') => ({
+  labels: {
+    canaria_window: window,
+    destination_service_name: service,
+    destination_canonical_revision: revision,
+    response_code: code,
+  },
+  value,
+});
+
+const builtIns = [
+  metric({ name: 'error-ratio', type: 'errorRatio' }),
+  metric({ name: 'slow-ratio', type: 'slowRatio', latencyThresholdMs: 500 }),
+  metric({ name: 'p99', type: 'latencyQuantile', quantile: 0.99 }),
+];
+
+describe('PrometheusProvider', () => {
+  it('issues one query per family per namespace for 1,000 releases in 10 namespaces', async () => {
+    const api = fakeApi(() => vector([]));
+    const requests = Array.from({ length: 1000 }, (_, i) =>
+      release({
+        namespace: `ns-${i % 10}`,
+        name: `svc-${i}`,
+        // Windows from 1 to 10 minutes: ten arms per query.
+        windowStart: new Date(NOW.getTime() - 60_000 * (1 + (i % 10)) - 5_000),
+        metrics: builtIns,
+      }),
+    );
+    const measured = await new PrometheusProvider(api).measure(requests);
+    expect(api.queries).toHaveLength(10 * 3);
+    expect(measured.size).toBe(1000);
+    expect(measured.get('ns-3/svc-3')?.get('error-ratio')).toMatchObject({
+      kind: 'requests',
+      canary: { total: 0, errors: 0 },
+      stable: { total: 0, errors: 0 },
+    });
+  });
+
+  it('hands each release its own service and revisions from the shared answer', async () => {
+    const api = fakeApi(() =>
+      vector([
+        requestsRow('reviews', 'v1', '200', 990),
+        requestsRow('reviews', 'v1', '503', 10),
+        requestsRow('reviews', 'v2', '200', 95),
+        requestsRow('reviews', 'v2', '503', 5),
+        requestsRow('ratings', 'v1', '200', 50),
+        requestsRow('ratings', 'v7', '500', 50),
+      ]),
+    );
+    const measured = await new PrometheusProvider(api).measure([
+      release(),
+      release({ name: 'ratings', canaryRevision: 'v7' }),
+    ]);
+    expect(api.queries).toHaveLength(1);
+    expect(measured.get('shop/reviews')?.get('error-ratio')).toEqual({
+      kind: 'requests',
+      canary: { total: 100, errors: 5 },
+      stable: { total: 1000, errors: 10 },
+      query:
+        'sum by (destination_service_name, destination_canonical_revision, response_code) (increase(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="reviews"}[300s]))',
+    });
+    expect(measured.get('shop/ratings')?.get('error-ratio')).toMatchObject({
+      canary: { total: 50, errors: 50 },
+      stable: { total: 50, errors: 0 },
+    });
+  });
+
+  it('asks nothing for a window shorter than one granule, and reports no traffic', async () => {
+    const api = fakeApi(() => vector([]));
+    const measured = await new PrometheusProvider(api).measure([
+      release({ windowStart: new Date(NOW.getTime() - 30_000), metrics: builtIns }),
+    ]);
+    expect(api.queries).toEqual([]);
+    expect(Object.fromEntries(measured.get('shop/reviews') ?? [])).toEqual({
+      'error-ratio': { kind: 'requests', canary: { total: 0, errors: 0 }, stable: { total: 0, errors: 0 } },
+      'slow-ratio': {
+        kind: 'requests',
+        canary: { total: 0, errors: 0, slow: 0 },
+        stable: { total: 0, errors: 0, slow: 0 },
+      },
+      p99: { kind: 'scalar', canary: null, stable: null },
+    });
+  });
+
+  it('turns a failed query into error measurements for its releases only', async () => {
+    const api = fakeApi((q) =>
+      q.includes('"broken"')
+        ? new MetricsBackendError('Timeout', 'no answer within 10000 ms', { retryable: true })
+        : vector([]),
+    );
+    const measured = await new PrometheusProvider(api).measure([
+      release({ namespace: 'broken' }),
+      release({ namespace: 'fine' }),
+    ]);
+    expect(measured.get('broken/reviews')?.get('error-ratio')).toMatchObject({
+      kind: 'error',
+      error: { code: 'Timeout', retryable: true },
+    });
+    expect(measured.get('fine/reviews')?.get('error-ratio')?.kind).toBe('requests');
+  });
+
+  it('says so when a slow-request bound is not a bucket bound', async () => {
+    const api = fakeApi(() =>
+      vector(
+        // Prometheus keeps only le="500" and le="+Inf"; a histogram without a 500 bucket leaves the count.
+        ['+Inf'].map((le) => ({
+          labels: {
+            canaria_window: '300',
+            destination_service_name: 'reviews',
+            destination_canonical_revision: 'v2',
+            le,
+            response_code: '200',
+          },
+          value: 1,
+        })),
+      ),
+    );
+    const measured = await new PrometheusProvider(api).measure([release({ metrics: [builtIns[1]!] })]);
+    const slow = measured.get('shop/reviews')?.get('slow-ratio');
+    expect(slow).toMatchObject({ kind: 'error', error: { code: 'BadQuery' } });
+    expect(slow?.kind === 'error' && slow.error.message).toMatch(
+      /latencyThresholdMs 500 is not a bucket bound/,
+    );
+  });
+
+  it('runs custom PromQL per release beside the batched queries', async () => {
+    const api = fakeApi((q) => (q.startsWith('sum by') ? vector([]) : vector([{ labels: {}, value: 0.5 }])));
+    const measured = await new PrometheusProvider(api).measure([
+      release({
+        metrics: [
+          builtIns[0]!,
+          metric({ name: 'custom', type: 'promql', query: 'avg(x{r="{{ revision }}"})' }),
+        ],
+      }),
+    ]);
+    expect(api.queries).toHaveLength(3);
+    expect(measured.get('shop/reviews')?.get('custom')).toEqual({
+      kind: 'scalar',
+      canary: 0.5,
+      stable: 0.5,
+      query: 'avg(x{r="v2"})',
+    });
+  });
+
+  it('keeps at most maxConcurrentQueries in flight', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const api = {
+      async query() {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return vector([]);
+      },
+      queryRange: () => Promise.reject(new Error('not used')),
+    };
+    const requests = Array.from({ length: 20 }, (_, i) => release({ namespace: `ns-${i}` }));
+    await new PrometheusProvider(api, { maxConcurrentQueries: 3 }).measure(requests);
+    expect(peak).toBe(3);
+  });
+
+  it('refuses a granularity that is not whole seconds', () => {
+    expect(
+      () =>
+        new PrometheusProvider(
+          fakeApi(() => vector([])),
+          { windowGranularityMs: 1500 },
+        ),
+    ).toThrow(/windowGranularityMs must be a whole number of seconds/);
+  });
+});

@@ -1,0 +1,180 @@
+import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
+import { customMeasurement } from './custom-query.js';
+import { toMeasurementError } from './errors.js';
+import type { PrometheusApi } from './prometheus-client.js';
+import type { MeasurementRequest, Measurements, MetricsProvider } from './provider.js';
+import {
+  cellKey,
+  compileErrorRule,
+  familyOf,
+  indexSamples,
+  needKey,
+  planQueries,
+  quantileValue,
+  requestCounts,
+  slowCounts,
+  statsExpression,
+  windowSeconds,
+  type ErrorRule,
+  type ErrorRuleSpec,
+  type PlannedQuery,
+  type StatsFamily,
+  type StatsIndex,
+  type StatsNeed,
+  type StatsScope,
+} from './request-stats.js';
+
+export interface PrometheusProviderOptions extends ErrorRuleSpec {
+  /** Windows are rounded down to a multiple of this (whole seconds); keep it <= the shortest analysis interval. */
+  windowGranularityMs?: number;
+  /** Queries in flight at once against the backend. */
+  maxConcurrentQueries?: number;
+}
+
+export const DEFAULT_WINDOW_GRANULARITY_MS = 60_000;
+const DEFAULT_CONCURRENCY = 4;
+
+type QueryOutcome = { ok: true; index: StatsIndex } | { ok: false; error: MeasurementError };
+
+/** Measures releases on Prometheus: built-in metrics batched per namespace, custom PromQL per release. */
+export class PrometheusProvider implements MetricsProvider {
+  private readonly granularityMs: number;
+  private readonly concurrency: number;
+  private readonly errorRule: ErrorRule;
+
+  constructor(
+    private readonly api: PrometheusApi,
+    options: PrometheusProviderOptions = {},
+  ) {
+    this.granularityMs = options.windowGranularityMs ?? DEFAULT_WINDOW_GRANULARITY_MS;
+    if (this.granularityMs < 1000 || this.granularityMs % 1000 !== 0) {
+      throw new Error(`windowGranularityMs must be a whole number of seconds, got ${this.granularityMs}`);
+    }
+    this.concurrency = options.maxConcurrentQueries ?? DEFAULT_CONCURRENCY;
+    this.errorRule = compileErrorRule(options);
+  }
+
+  async measure(requests: readonly MeasurementRequest[], signal?: AbortSignal): Promise<Measurements> {
+    const needs: StatsNeed[] = [];
+    const custom: { request: MeasurementRequest; metric: ResolvedMetric }[] = [];
+    for (const request of requests) {
+      for (const metric of request.metrics) {
+        const family = familyOf(metric);
+        if (!family) custom.push({ request, metric });
+        else needs.push({ ...this.locate(request, family), service: request.service });
+      }
+    }
+    const plan = planQueries(
+      needs.filter((n) => n.window > 0),
+      this.errorRule,
+    );
+
+    const limit = limiter(this.concurrency);
+    const [statsOutcomes, customResults] = await Promise.all([
+      Promise.all(plan.queries.map((query) => limit(() => this.runStatsQuery(query, signal)))),
+      Promise.all(
+        custom.map(({ request, metric }) =>
+          limit(() => customMeasurement(this.api, request, metric, signal)),
+        ),
+      ),
+    ]);
+
+    const out: Measurements = new Map();
+    const put = (request: MeasurementRequest, metric: ResolvedMetric, measurement: Measurement) => {
+      let byMetric = out.get(request.key);
+      if (!byMetric) {
+        byMetric = new Map();
+        out.set(request.key, byMetric);
+      }
+      byMetric.set(metric.name, measurement);
+    };
+    custom.forEach(({ request, metric }, i) => {
+      const measurement = customResults[i];
+      if (measurement) put(request, metric, measurement);
+    });
+    for (const request of requests) {
+      for (const metric of request.metrics) {
+        const family = familyOf(metric);
+        if (!family) continue;
+        const where = this.locate(request, family);
+        const queryIndex = plan.queryOf.get(needKey(where));
+        const outcome = queryIndex === undefined ? undefined : statsOutcomes[queryIndex];
+        put(request, metric, this.builtInMeasurement(request, where, outcome));
+      }
+    }
+    return out;
+  }
+
+  private async runStatsQuery(query: PlannedQuery, signal: AbortSignal | undefined): Promise<QueryOutcome> {
+    try {
+      const result = await this.api.query(query.text, new Date(query.scope.time), signal);
+      if (result.type !== 'vector') {
+        const message = `a batched query answered a ${result.type}, not a vector`;
+        return { ok: false, error: { code: 'Malformed', message, retryable: false } };
+      }
+      return { ok: true, index: indexSamples(query.family, query.scope, result.samples, this.errorRule) };
+    } catch (err) {
+      return { ok: false, error: toMeasurementError(err) };
+    }
+  }
+
+  private locate(request: MeasurementRequest, family: StatsFamily) {
+    const scope: StatsScope = {
+      namespace: request.namespace,
+      reporter: request.reporter,
+      revisionLabel: request.revisionLabel,
+      time: request.now.getTime(),
+    };
+    return { family, scope, window: windowSeconds(request.windowStart, request.now, this.granularityMs) };
+  }
+
+  private builtInMeasurement(
+    request: MeasurementRequest,
+    { family, scope, window }: { family: StatsFamily; scope: StatsScope; window: number },
+    // Undefined when the window is shorter than one granule: nothing was asked, nothing was seen.
+    outcome: QueryOutcome | undefined,
+  ): Measurement {
+    const query =
+      window > 0 ? statsExpression(family, scope, window, [request.service], this.errorRule) : undefined;
+    const withQuery = <M extends Measurement>(m: M): M => (query === undefined ? m : { ...m, query });
+    if (outcome && !outcome.ok) return withQuery({ kind: 'error', error: outcome.error });
+    const cell = (revision: string) =>
+      outcome?.ok ? outcome.index.get(cellKey(window, request.service, revision)) : undefined;
+    const canary = cell(request.canaryRevision);
+    const stable = cell(request.stableRevision);
+    switch (family.kind) {
+      case 'requests':
+        return withQuery({ kind: 'requests', canary: requestCounts(canary), stable: requestCounts(stable) });
+      case 'quantile':
+        return withQuery({ kind: 'scalar', canary: quantileValue(canary), stable: quantileValue(stable) });
+      case 'slowRequests': {
+        const threshold = family.thresholdMs;
+        const notABound = (message: string) =>
+          withQuery({ kind: 'error', error: { code: 'BadQuery', message, retryable: false } } as const);
+        const canaryCounts = slowCounts(canary, threshold);
+        if (!canaryCounts.ok) return notABound(canaryCounts.message);
+        const stableCounts = slowCounts(stable, threshold);
+        if (!stableCounts.ok) return notABound(stableCounts.message);
+        return withQuery({ kind: 'requests', canary: canaryCounts.counts, stable: stableCounts.counts });
+      }
+    }
+  }
+}
+
+/** Runs at most `n` tasks at once, in the order they were submitted. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    // A finishing task hands its slot straight to the next waiter, so `active` never overshoots.
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}

@@ -39,24 +39,18 @@ const NOT_MEASURED: Measurement = {
   error: { code: 'Malformed', message: 'the metric was not measured', retryable: true },
 };
 
-/** The state of one reconcile while it is being decided. */
-class Draft {
+/** A status being rewritten, the actions it implies, and when to look again. */
+class StatusDraft {
   readonly status: CanaryReleaseStatus;
   readonly actions: Action[] = [];
   private readonly wakeAt: number[] = [];
-  readonly steps: Step[];
-  readonly total: number;
   readonly nowIso: string;
 
   constructor(
-    readonly spec: CanaryReleaseSpec,
     current: CanaryReleaseStatus | undefined,
-    readonly obs: Observations,
     readonly now: Date,
   ) {
     this.status = structuredClone(current ?? {});
-    this.steps = expandSteps(spec.strategy);
-    this.total = spec.trafficRouting.istio.weightTotal;
     this.nowIso = now.toISOString();
   }
 
@@ -109,6 +103,28 @@ class Draft {
     ];
   }
 
+  result(): Decision {
+    const next = this.wakeAt.length ? Math.min(...this.wakeAt) - this.now.getTime() : null;
+    return { status: this.status, actions: this.actions, requeueAfterMs: next };
+  }
+}
+
+/** The state of one reconcile of a valid spec while it is being decided. */
+class Draft extends StatusDraft {
+  readonly steps: Step[];
+  readonly total: number;
+
+  constructor(
+    readonly spec: CanaryReleaseSpec,
+    current: CanaryReleaseStatus | undefined,
+    readonly obs: Observations,
+    now: Date,
+  ) {
+    super(current, now);
+    this.steps = expandSteps(spec.strategy);
+    this.total = spec.trafficRouting.istio.weightTotal;
+  }
+
   /** Asks for `routing`; true once the VirtualService shows it. */
   ensureRouting(routing: RoutingState): boolean {
     if (!sameRouting(this.status.routing, routing)) {
@@ -132,11 +148,6 @@ class Draft {
     }
     this.status.windowStartedAt ??= this.nowIso;
     return true;
-  }
-
-  result(): Decision {
-    const next = this.wakeAt.length ? Math.min(...this.wakeAt) - this.now.getTime() : null;
-    return { status: this.status, actions: this.actions, requeueAfterMs: next };
   }
 }
 
@@ -211,7 +222,23 @@ export function decide(
   return d.result();
 }
 
-function failConfiguration(d: Draft, issues: readonly ValidationIssue[]): void {
+/**
+ * A spec that does not parse: the release fails with the issues and traffic stays as it is. Kept
+ * apart from `decide`, which needs a valid spec to plan anything.
+ */
+export function rejectSpec(
+  status: CanaryReleaseStatus | undefined,
+  issues: readonly ValidationIssue[],
+  generation: number | undefined,
+  now: Date,
+): Decision {
+  const d = new StatusDraft(status, now);
+  if (generation !== undefined) d.status.observedGeneration = generation;
+  failConfiguration(d, issues);
+  return d.result();
+}
+
+function failConfiguration(d: StatusDraft, issues: readonly ValidationIssue[]): void {
   const message = `invalid configuration, traffic left as it is: ${describeIssues(issues)}`;
   d.condition('ConfigValid', 'False', 'InvalidConfiguration', message);
   if (d.status.phase !== 'Failed' || d.status.message !== message) {

@@ -21,11 +21,14 @@ function fnv1a(text: string): string {
   return hash.toString(16).padStart(8, '0');
 }
 
+/** A short fingerprint of any JSON value, independent of key order. */
+export const fingerprint = (value: unknown): string => fnv1a(canonical(value));
+
 /**
  * Fingerprint of the spec fields that shape a rollout. User controls (paused, request), release
  * windows and the deadline are left out: changing them steers the running rollout, not restarts it.
  */
 export function rolloutSpecHash(spec: CanaryReleaseSpec): string {
   const { subsets, targetRef, service, trafficRouting, strategy, analysis } = spec;
-  return fnv1a(canonical({ subsets, targetRef, service, trafficRouting, strategy, analysis }));
+  return fingerprint({ subsets, targetRef, service, trafficRouting, strategy, analysis });
 }

@@ -1,0 +1,148 @@
+import type { CanaryReleaseStatus } from '../api/canary-release.js';
+import { KubeError } from './errors.js';
+import { applyJsonPatch, jsonEqual, PatchTestFailed, type JsonPatchOperation } from './json-patch.js';
+import type { KubeEvent, KubePort, WatchHandler } from './port.js';
+import { apiVersionOf, KINDS, refKey, type Kind, type KubeObject, type Ref } from './resources.js';
+
+/**
+ * An in-memory API server behind the Kube port, for unit tests and the simulator. It keeps
+ * resourceVersion and generation as the real one does and tells watchers after every change.
+ */
+export class MemoryKube implements KubePort {
+  private readonly store = new Map<Kind, Map<string, KubeObject>>();
+  private readonly handlers = new Set<WatchHandler>();
+  private revision = 0;
+  readonly events: { release: Ref; event: KubeEvent }[] = [];
+  /** Calls that reached the API server, by verb, for tests that count them. */
+  readonly calls = { patch: 0, status: 0, event: 0 };
+  private readonly faults: { verb: 'patch' | 'status'; error: KubeError }[] = [];
+
+  private bucket(kind: Kind): Map<string, KubeObject> {
+    let bucket = this.store.get(kind);
+    if (!bucket) {
+      bucket = new Map();
+      this.store.set(kind, bucket);
+    }
+    return bucket;
+  }
+
+  private key(kind: Kind, ref: Ref): string {
+    return KINDS[kind].namespaced ? refKey(ref) : ref.name;
+  }
+
+  private notify(kind: Kind, object: KubeObject, change: 'added' | 'modified' | 'deleted'): void {
+    const copy = structuredClone(object);
+    for (const handler of this.handlers) handler(kind, copy, change);
+  }
+
+  /** Creates or replaces an object, as `kubectl apply` would; bumps generation when the spec changes. */
+  apply(kind: Kind, object: KubeObject): KubeObject {
+    const ref = { namespace: object.metadata.namespace ?? '', name: object.metadata.name };
+    const existing = this.bucket(kind).get(this.key(kind, ref));
+    const generation =
+      (existing?.metadata.generation ?? 0) + (existing && jsonEqual(existing.spec, object.spec) ? 0 : 1);
+    const stored: KubeObject = {
+      ...structuredClone(object),
+      apiVersion: apiVersionOf(kind),
+      kind,
+      metadata: {
+        ...structuredClone(object.metadata),
+        uid: existing?.metadata.uid ?? `uid-${kind}-${refKey(ref)}`,
+        resourceVersion: String(++this.revision),
+        generation,
+        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(0).toISOString(),
+      },
+    };
+    if (existing && object.status === undefined) stored.status = existing.status;
+    this.bucket(kind).set(this.key(kind, ref), stored);
+    this.notify(kind, stored, existing ? 'modified' : 'added');
+    return structuredClone(stored);
+  }
+
+  remove(kind: Kind, ref: Ref): void {
+    const existing = this.bucket(kind).get(this.key(kind, ref));
+    if (!existing) return;
+    this.bucket(kind).delete(this.key(kind, ref));
+    this.notify(kind, existing, 'deleted');
+  }
+
+  /** Makes the next call of this verb fail with `error`. */
+  failNext(verb: 'patch' | 'status', error: KubeError): void {
+    this.faults.push({ verb, error });
+  }
+
+  private fault(verb: 'patch' | 'status'): void {
+    const i = this.faults.findIndex((f) => f.verb === verb);
+    if (i >= 0) {
+      const [f] = this.faults.splice(i, 1);
+      if (f) throw f.error;
+    }
+  }
+
+  get(kind: Kind, ref: Ref): KubeObject | undefined {
+    const found = this.bucket(kind).get(this.key(kind, ref));
+    return found && structuredClone(found);
+  }
+
+  list(kind: Kind, namespace?: string): KubeObject[] {
+    return [...this.bucket(kind).values()]
+      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+      .map((o) => structuredClone(o));
+  }
+
+  patch(kind: Kind, ref: Ref, ops: readonly JsonPatchOperation[]): Promise<KubeObject> {
+    this.calls.patch++;
+    this.fault('patch');
+    const existing = this.bucket(kind).get(this.key(kind, ref));
+    if (!existing) return Promise.reject(new KubeError('NotFound', `${kind} ${refKey(ref)} not found`, 404));
+    let patched: KubeObject;
+    try {
+      patched = applyJsonPatch(existing, ops);
+    } catch (err) {
+      const code = err instanceof PatchTestFailed ? 'Conflict' : 'Invalid';
+      return Promise.reject(new KubeError(code, (err as Error).message, 422, { cause: err }));
+    }
+    patched.metadata = {
+      ...patched.metadata,
+      resourceVersion: String(++this.revision),
+      generation: (existing.metadata.generation ?? 0) + (jsonEqual(existing.spec, patched.spec) ? 0 : 1),
+    };
+    this.bucket(kind).set(this.key(kind, ref), patched);
+    this.notify(kind, patched, 'modified');
+    return Promise.resolve(structuredClone(patched));
+  }
+
+  writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void> {
+    this.calls.status++;
+    this.fault('status');
+    const existing = this.bucket('CanaryRelease').get(refKey(ref));
+    if (!existing)
+      return Promise.reject(new KubeError('NotFound', `CanaryRelease ${refKey(ref)} not found`, 404));
+    const updated: KubeObject = {
+      ...existing,
+      status: structuredClone(status),
+      metadata: { ...existing.metadata, resourceVersion: String(++this.revision) },
+    };
+    this.bucket('CanaryRelease').set(refKey(ref), updated);
+    this.notify('CanaryRelease', updated, 'modified');
+    return Promise.resolve();
+  }
+
+  recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
+    this.calls.event++;
+    this.events.push({
+      release: { namespace: release.metadata.namespace ?? '', name: release.metadata.name },
+      event: { ...event },
+    });
+    return Promise.resolve();
+  }
+
+  watch(handler: WatchHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  synced(): boolean {
+    return true;
+  }
+}

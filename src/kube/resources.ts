@@ -1,0 +1,94 @@
+import { API_GROUP, API_VERSION_NAME } from '../api/meta.js';
+
+/** The kinds canaria reads and writes, with where the API server keeps them. */
+export const KINDS = {
+  CanaryRelease: { group: API_GROUP, version: API_VERSION_NAME, plural: 'canaryreleases', namespaced: true },
+  AnalysisTemplate: {
+    group: API_GROUP,
+    version: API_VERSION_NAME,
+    plural: 'analysistemplates',
+    namespaced: true,
+  },
+  ClusterAnalysisTemplate: {
+    group: API_GROUP,
+    version: API_VERSION_NAME,
+    plural: 'clusteranalysistemplates',
+    namespaced: false,
+  },
+  VirtualService: {
+    group: 'networking.istio.io',
+    version: 'v1',
+    plural: 'virtualservices',
+    namespaced: true,
+  },
+  DestinationRule: {
+    group: 'networking.istio.io',
+    version: 'v1',
+    plural: 'destinationrules',
+    namespaced: true,
+  },
+  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
+} as const;
+export type Kind = keyof typeof KINDS;
+export const ALL_KINDS = Object.keys(KINDS) as Kind[];
+
+export const apiVersionOf = (kind: Kind): string => `${KINDS[kind].group}/${KINDS[kind].version}`;
+
+/** A namespaced object's address; cluster-scoped objects have namespace ''. */
+export interface Ref {
+  namespace: string;
+  name: string;
+}
+
+export const refKey = (ref: Ref): string => (ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name);
+
+export function parseRefKey(key: string): Ref {
+  const slash = key.indexOf('/');
+  return slash < 0
+    ? { namespace: '', name: key }
+    : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+// Optional fields admit `undefined` so objects parsed with zod (which types them that way) fit.
+export interface ObjectMetadata {
+  name: string;
+  namespace?: string | undefined;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
+  generation?: number | undefined;
+  creationTimestamp?: string | undefined;
+  labels?: Record<string, string> | undefined;
+  annotations?: Record<string, string> | undefined;
+  [key: string]: unknown;
+}
+
+/** Any Kubernetes object as the API returns it; adapters never drop fields they do not know. */
+export interface KubeObject {
+  apiVersion?: string | undefined;
+  kind?: string | undefined;
+  metadata: ObjectMetadata;
+  spec?: unknown;
+  status?: unknown;
+  [key: string]: unknown;
+}
+
+/** The parts of apps/v1 Deployment canaria reads. */
+export interface Deployment extends KubeObject {
+  spec?: {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec?: unknown;
+    };
+    [key: string]: unknown;
+  };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    [key: string]: unknown;
+  };
+}

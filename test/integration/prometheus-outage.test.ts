@@ -10,6 +10,8 @@ import type { MeasurementRequest } from '../../src/metrics/provider.js';
 import { startMeshEmitter, type MeshEmitter } from '../harness/mesh-emitter.js';
 import { metric, release } from '../harness/metrics-fixtures.js';
 import { startPrometheus, type PrometheusServer } from '../harness/prometheus.js';
+import { aSpec, errorRatioAnalysis } from '../builders/release.js';
+import { World } from '../builders/world.js';
 
 const TIMEOUT_MS = 2000;
 // Scheduling slack on a busy 2-core machine, on top of the configured budget.
@@ -98,5 +100,20 @@ describe('Prometheus outage', () => {
     expect(verdict.evidence.rule).toMatch(/^Unreachable: /);
     expect(measured.get('outage/cart')?.get('custom')).toMatchObject({ kind: 'error' });
     expect(elapsed).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+
+    // and the engine holds on it: a canary at 20 % stays at 20 %, with the reason in its status
+    const spec = aSpec({
+      strategy: { steps: [{ setWeight: 20 }, { analysis: {} }, { setWeight: 60 }] },
+      analysis: errorRatioAnalysis(),
+    });
+    const world = new World(spec, () => new Map([['error-ratio', m!]]));
+    for (let i = 0; i < 40; i++) {
+      world.step();
+      world.now = new Date(world.now.getTime() + 60_000);
+    }
+    expect(world.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1, canaryWeight: 20 });
+    expect(world.actual.canaryWeight).toBe(20);
+    expect(world.status?.decisions?.at(-1)).toMatchObject({ action: 'Hold', reason: 'MetricsUnavailable' });
+    expect(world.status?.message).toMatch(/the metrics backend could not answer.*Unreachable/);
   });
 });

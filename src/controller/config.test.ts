@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadControllerConfig } from './config.js';
+
+describe('loadControllerConfig', () => {
+  it('has working defaults', () => {
+    const config = loadControllerConfig({}, {});
+    expect(config).toMatchObject({
+      namespaces: [],
+      prometheus: {
+        address: 'http://prometheus.istio-system:9090',
+        timeoutMs: 10_000,
+        windowGranularityMs: 60_000,
+      },
+      leaderElection: { enabled: true, namespace: 'canaria-system', name: 'canaria-leader' },
+      metricsPort: 8080,
+      concurrency: 8,
+      resync: '*/5 * * * *',
+      logLevel: 'info',
+    });
+  });
+
+  it('reads flags first, then the environment', () => {
+    const config = loadControllerConfig(
+      {
+        prometheusUrl: 'http://mimir:8080/prometheus',
+        namespaces: 'shop, payments',
+        prometheusHeaders: ['X-Scope-OrgID: team-a'],
+      },
+      {
+        CANARIA_PROMETHEUS_URL: 'http://ignored:9090',
+        CANARIA_LEADER_ELECT: 'false',
+        POD_NAME: 'canaria-0',
+        POD_NAMESPACE: 'ops',
+      },
+    );
+    expect(config.prometheus).toMatchObject({
+      address: 'http://mimir:8080/prometheus',
+      headers: { 'X-Scope-OrgID': 'team-a' },
+    });
+    expect(config.namespaces).toEqual(['shop', 'payments']);
+    expect(config.leaderElection).toEqual({
+      enabled: false,
+      namespace: 'ops',
+      name: 'canaria-leader',
+      identity: 'canaria-0',
+    });
+  });
+
+  it('reports every problem at once, naming the flag and the variable', () => {
+    let error: unknown;
+    try {
+      loadControllerConfig(
+        {
+          prometheusUrl: 'prometheus:9090',
+          metricsPort: '99999',
+          prometheusTimeout: 'ten',
+          prometheusHeaders: ['no colon'],
+        },
+        { CANARIA_LEADER_ELECT: 'maybe', CANARIA_PROMETHEUS_USERNAME: 'u' },
+      );
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(
+      /--prometheus-url \(or CANARIA_PROMETHEUS_URL\): "prometheus:9090" must be an http\(s\) URL/,
+    );
+    expect(problems).toMatch(
+      /--metrics-port \(or CANARIA_METRICS_PORT\): "99999" must be a whole number from 0 to 65535/,
+    );
+    expect(problems).toMatch(/--prometheus-timeout .*"ten" is not a duration/);
+    expect(problems).toMatch(/--prometheus-header .*'Name: value'/);
+    expect(problems).toMatch(/--leader-elect \(or CANARIA_LEADER_ELECT\): "maybe" must be true or false/);
+    expect(problems).toMatch(/set both for basic auth/);
+  });
+});

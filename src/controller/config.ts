@@ -1,0 +1,260 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { validate as validCron } from 'node-cron';
+import { parseDuration } from '../api/duration.js';
+import type { MetricsProviderSettings } from '../metrics/registry.js';
+
+/**
+ * One setting of the controller: its flag, the environment variable that can set it instead, and
+ * what it means. The table drives the CLI's options, the error messages and the chart's docs.
+ */
+export interface Setting {
+  flag: string;
+  env: string;
+  description: string;
+  default?: string;
+}
+
+export const SETTINGS = {
+  kubeconfig: {
+    flag: '--kubeconfig',
+    env: 'KUBECONFIG',
+    description:
+      'kubeconfig file; otherwise $KUBECONFIG, ~/.kube/config, or the in-cluster config inside a pod',
+  },
+  context: { flag: '--context', env: 'CANARIA_CONTEXT', description: 'kubeconfig context' },
+  namespaces: {
+    flag: '--namespaces',
+    env: 'CANARIA_NAMESPACES',
+    description: 'comma-separated namespaces to watch; all when empty',
+    default: '',
+  },
+  prometheusUrl: {
+    flag: '--prometheus-url',
+    env: 'CANARIA_PROMETHEUS_URL',
+    description: 'Prometheus (or Thanos, Mimir, Cortex) base URL',
+    default: 'http://prometheus.istio-system:9090',
+  },
+  prometheusTimeout: {
+    flag: '--prometheus-timeout',
+    env: 'CANARIA_PROMETHEUS_TIMEOUT',
+    description: 'budget of one Prometheus call, retries included',
+    default: '10s',
+  },
+  prometheusBearerTokenFile: {
+    flag: '--prometheus-bearer-token-file',
+    env: 'CANARIA_PROMETHEUS_BEARER_TOKEN_FILE',
+    description: 'file with a bearer token, re-read when it rotates',
+  },
+  prometheusUsername: {
+    flag: '--prometheus-username',
+    env: 'CANARIA_PROMETHEUS_USERNAME',
+    description: 'basic auth user',
+  },
+  prometheusPassword: {
+    flag: '--prometheus-password',
+    env: 'CANARIA_PROMETHEUS_PASSWORD',
+    description: 'basic auth password',
+  },
+  prometheusHeaders: {
+    flag: '--prometheus-header',
+    env: 'CANARIA_PROMETHEUS_HEADERS',
+    description:
+      "extra header 'Name: value' (repeatable; in the env, separated by newlines), e.g. X-Scope-OrgID",
+  },
+  prometheusCaFile: {
+    flag: '--prometheus-ca-file',
+    env: 'CANARIA_PROMETHEUS_CA_FILE',
+    description: "PEM file of the CA of Prometheus' certificate",
+  },
+  prometheusWindowGranularity: {
+    flag: '--prometheus-window-granularity',
+    env: 'CANARIA_PROMETHEUS_WINDOW_GRANULARITY',
+    description: 'analysis windows are rounded down to this; keep it <= the shortest analysis interval',
+    default: '1m',
+  },
+  leaderElect: {
+    flag: '--leader-elect',
+    env: 'CANARIA_LEADER_ELECT',
+    description: 'elect a leader on a Lease so that only one replica acts',
+    default: 'true',
+  },
+  leaderElectionNamespace: {
+    flag: '--leader-election-namespace',
+    env: 'POD_NAMESPACE',
+    description: 'namespace of the Lease',
+    default: 'canaria-system',
+  },
+  leaderElectionId: {
+    flag: '--leader-election-id',
+    env: 'CANARIA_LEADER_ELECTION_ID',
+    description: 'name of the Lease',
+    default: 'canaria-leader',
+  },
+  identity: {
+    flag: '--identity',
+    env: 'POD_NAME',
+    description: 'this replica in the Lease; the host name by default',
+  },
+  metricsPort: {
+    flag: '--metrics-port',
+    env: 'CANARIA_METRICS_PORT',
+    description: 'port of /metrics, /healthz and /readyz',
+    default: '8080',
+  },
+  concurrency: {
+    flag: '--concurrency',
+    env: 'CANARIA_CONCURRENCY',
+    description: 'releases reconciled at once',
+    default: '8',
+  },
+  resync: {
+    flag: '--resync',
+    env: 'CANARIA_RESYNC',
+    description: 'cron schedule of the periodic resync of every release',
+    default: '*/5 * * * *',
+  },
+  logLevel: {
+    flag: '--log-level',
+    env: 'LOG_LEVEL',
+    description: 'trace, debug, info, warn or error',
+    default: 'info',
+  },
+} satisfies Record<string, Setting>;
+export type SettingName = keyof typeof SETTINGS;
+
+export interface ControllerConfig {
+  kubeconfig?: string;
+  context?: string;
+  namespaces: string[];
+  prometheus: MetricsProviderSettings;
+  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
+  metricsPort: number;
+  concurrency: number;
+  resync: string;
+  logLevel: string;
+}
+
+type Raw = Partial<Record<SettingName, string | string[] | boolean | undefined>>;
+
+const text = (name: SettingName, raw: Raw, env: NodeJS.ProcessEnv): string | undefined => {
+  const value = raw[name];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.join('\n');
+  const fromEnv = env[SETTINGS[name].env];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  return (SETTINGS[name] as Setting).default;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid controller configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads the controller's settings from flags (already parsed by commander) and the environment,
+ * flags first. Every problem names the flag, the variable, and what is expected; all are reported at
+ * once so a broken Deployment is fixed in one edit.
+ */
+export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  const problems: string[] = [];
+  const where = (name: SettingName) => `${SETTINGS[name].flag} (or ${SETTINGS[name].env})`;
+  const get = (name: SettingName) => text(name, raw, env);
+  const duration = (name: SettingName): number => {
+    const value = get(name) ?? '';
+    const ms = parseDuration(value);
+    if (ms === undefined || ms <= 0)
+      problems.push(`${where(name)}: "${value}" is not a duration such as 10s or 1m`);
+    return ms ?? 0;
+  };
+  const integer = (name: SettingName, min: number, max: number): number => {
+    const value = get(name) ?? '';
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${where(name)}: "${value}" must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+  const boolean = (name: SettingName): boolean => {
+    const value = (get(name) ?? '').toLowerCase();
+    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) {
+      problems.push(`${where(name)}: "${value}" must be true or false`);
+    }
+    return ['true', '1', 'yes'].includes(value);
+  };
+
+  const url = get('prometheusUrl') ?? '';
+  if (!z.url({ protocol: /^https?$/ }).safeParse(url).success) {
+    problems.push(
+      `${where('prometheusUrl')}: "${url}" must be an http(s) URL such as http://prometheus.istio-system:9090`,
+    );
+  }
+  const headers: Record<string, string> = {};
+  for (const line of (get('prometheusHeaders') ?? '').split('\n').filter((l) => l.trim())) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      problems.push(
+        `${where('prometheusHeaders')}: "${line}" must look like 'Name: value', e.g. 'X-Scope-OrgID: team-a'`,
+      );
+      continue;
+    }
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  const username = get('prometheusUsername');
+  const password = get('prometheusPassword');
+  if ((username === undefined) !== (password === undefined)) {
+    problems.push(
+      `${where('prometheusUsername')} and ${where('prometheusPassword')}: set both for basic auth, or neither`,
+    );
+  }
+  const granularity = duration('prometheusWindowGranularity');
+  if (granularity % 1000 !== 0) {
+    problems.push(`${where('prometheusWindowGranularity')}: must be whole seconds`);
+  }
+  const resync = get('resync') ?? '';
+  if (!validCron(resync))
+    problems.push(`${where('resync')}: "${resync}" is not a cron schedule such as */5 * * * *`);
+  const logLevel = get('logLevel') ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
+    problems.push(`${where('logLevel')}: "${logLevel}" must be one of trace, debug, info, warn, error`);
+  }
+
+  const prometheus: MetricsProviderSettings = {
+    address: url,
+    timeoutMs: duration('prometheusTimeout'),
+    windowGranularityMs: granularity,
+  };
+  const tokenFile = get('prometheusBearerTokenFile');
+  if (tokenFile) prometheus.bearerTokenFile = tokenFile;
+  if (username !== undefined && password !== undefined) prometheus.basicAuth = { username, password };
+  if (Object.keys(headers).length) prometheus.headers = headers;
+  const caFile = get('prometheusCaFile');
+  if (caFile) prometheus.caFile = caFile;
+
+  const config: ControllerConfig = {
+    namespaces: (get('namespaces') ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+    prometheus,
+    leaderElection: {
+      enabled: boolean('leaderElect'),
+      namespace: get('leaderElectionNamespace') ?? 'canaria-system',
+      name: get('leaderElectionId') ?? 'canaria-leader',
+      identity: get('identity') ?? hostname(),
+    },
+    metricsPort: integer('metricsPort', 0, 65535),
+    concurrency: integer('concurrency', 1, 1000),
+    resync,
+    logLevel,
+  };
+  // $KUBECONFIG may list several files: the client's default loader reads it, so only the flag counts here
+  if (typeof raw.kubeconfig === 'string' && raw.kubeconfig) config.kubeconfig = raw.kubeconfig;
+  const context = get('context');
+  if (context) config.context = context;
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from './logger.js';
+import type { ControllerMetrics } from './metrics.js';
+
+export interface TelemetryServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * /metrics for Prometheus, /healthz for liveness (the process is serving), /readyz for readiness
+ * (the caches have synced, so decisions read a complete picture).
+ */
+export async function startTelemetryServer(options: {
+  port: number;
+  host?: string;
+  metrics: ControllerMetrics;
+  ready: () => boolean;
+  logger: Logger;
+}): Promise<TelemetryServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      options.metrics.registry
+        .metrics()
+        .then((body) =>
+          res.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(body),
+        )
+        .catch((err: unknown) => {
+          options.logger.error({ err }, 'could not render metrics');
+          res.writeHead(500).end();
+        });
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const ready = options.ready();
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(ready ? 'ok\n' : 'caches not synced\n');
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import { basename } from 'node:path';
 import { Command } from 'commander';
 import { commands } from './commands/index.js';
 
-/** `canaria`, also installed as the kubectl plugin `kubectl-canaria`. */
+/** `canaria`, also installed as the kubectl plugin `kubectl-canaria` (run as `kubectl canaria`). */
 export function buildProgram(): Command {
-  const program = new Command('canaria')
+  const asPlugin = basename(process.argv[1] ?? '').startsWith('kubectl-');
+  const program = new Command(asPlugin ? 'kubectl canaria' : 'canaria')
     .description('Metrics-driven canary releases on Istio')
     .showHelpAfterError()
     .exitOverride();

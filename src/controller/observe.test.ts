@@ -101,9 +101,9 @@ describe('observeRelease: configuration checked against the cluster', () => {
   });
 
   it('reports a missing DestinationRule by its field', () => {
-    const issues = issuesOf(reviews(), (kube) =>
-      kube.remove('DestinationRule', { namespace: NAMESPACE, name: 'reviews' }),
-    );
+    const issues = issuesOf(reviews(), (kube) => {
+      kube.remove('DestinationRule', { namespace: NAMESPACE, name: 'reviews' });
+    });
     expect(issues).toContainEqual({
       path: 'spec.trafficRouting.istio.destinationRule.name',
       message: 'DestinationRule "reviews" not found in namespace "default"',
@@ -111,9 +111,9 @@ describe('observeRelease: configuration checked against the cluster', () => {
   });
 
   it('reports two Deployments that both run the canary subset and asks to name one', () => {
-    const issues = issuesOf(reviews(), (kube) =>
-      kube.apply('Deployment', deployment('reviews-v2-copy', 'v2', 'reviews:2')),
-    );
+    const issues = issuesOf(reviews(), (kube) => {
+      kube.apply('Deployment', deployment('reviews-v2-copy', 'v2', 'reviews:2'));
+    });
     expect(issues.find((i) => i.path === 'spec.subsets.canaryDeployment')?.message).toMatch(
       /several Deployments run subset v2 \(reviews-v2, reviews-v2-copy\)/,
     );

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { clusterCommands } from '../cluster/index.js';
+import { registerController } from './controller.js';
 import { registerDemo } from './demo.js';
 import { registerLint } from './lint.js';
 import { registerRouteTest } from './route-test.js';
@@ -6,4 +8,10 @@ import { registerRouteTest } from './route-test.js';
 /** Every CLI command registers itself on the program; one file per command. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerDemo, registerLint, registerRouteTest];
+export const commands: RegisterCommand[] = [
+  registerController,
+  registerDemo,
+  registerLint,
+  registerRouteTest,
+  ...clusterCommands(),
+];

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { seedFile } from '../../../test/fixtures/seeds/load.js';
-import { runLint, type CommandIo } from './lint.js';
+import type { CommandIo } from '../io.js';
+import { runLint } from './lint.js';
 
 function captureIo(): CommandIo & { out: string[]; err: string[] } {
   const out: string[] = [];

@@ -1,25 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { lintDocuments, type LintFinding } from '../../istio/lint.js';
 import { loadManifestFiles } from '../../istio/manifests.js';
+import { processIo, type CommandIo } from '../io.js';
 import type { RegisterCommand } from './index.js';
-
-/** What a command needs from the outside world; tests pass their own. */
-export interface CommandIo {
-  readFile(path: string): Promise<string>;
-  stdout(line: string): void;
-  stderr(line: string): void;
-}
-
-export const processIo: CommandIo = {
-  readFile: (path) => readFile(path, 'utf8'),
-  stdout: (line) => {
-    console.log(line);
-  },
-  stderr: (line) => {
-    console.error(line);
-  },
-};
 
 export interface LintCommandOptions {
   json?: boolean;

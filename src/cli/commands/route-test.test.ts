@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { seedFile } from '../../../test/fixtures/seeds/load.js';
 import { readFile } from 'node:fs/promises';
-import type { CommandIo } from './lint.js';
+import type { CommandIo } from '../io.js';
 import { runRouteTest, type RouteTestOptions } from './route-test.js';
 
 function captureIo(): CommandIo & { out: string[] } {

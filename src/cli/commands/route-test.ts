@@ -9,7 +9,7 @@ import { MESH } from '../../istio/hosts.js';
 import { istioResources, loadManifestFiles } from '../../istio/manifests.js';
 import { selectVirtualService } from '../../istio/select.js';
 import type { RegisterCommand } from './index.js';
-import { processIo, type CommandIo } from './lint.js';
+import { processIo, type CommandIo } from '../io.js';
 
 export interface RouteTestOptions {
   file: string[];

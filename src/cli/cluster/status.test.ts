@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
+import { baseSpecInput, errorRatioAnalysis } from '../../../test/builders/release.js';
+import { controller, failing, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { runStatus } from './status.js';
+
+const analysedSpec = () => ({
+  ...managedPrimary(baseSpecInput()),
+  strategy: { steps: [{ setWeight: 10 }, { analysis: {} }, { setWeight: 50 }, { analysis: {} }] },
+  analysis: errorRatioAnalysis(),
+});
+
+/** Starts `status reviews` and lets it print where the release is. */
+async function following(kube: ReturnType<typeof reviewsCluster>, timeout?: string) {
+  const env = testEnv(kube);
+  const done = runStatus('reviews', { color: false, ...(timeout ? { timeout } : {}) }, env);
+  await settle();
+  return { env, done };
+}
+
+const phasesIn = (out: string[]) =>
+  out.map((line) => /^canaryrelease default\/reviews: (\w+)/.exec(line)?.[1]);
+
+describe('canaria status NAME', () => {
+  it('exits 0 once the controller promotes the canary, one line per phase on the way', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const { env, done } = await following(kube);
+    await controller(kube).runUntil((s) => s.phase === 'Succeeded');
+    expect(await done).toBe(0);
+    expect(env.err).toEqual([]);
+    expect(env.out[0]).toBe(
+      'canaryrelease default/reviews: no status yet: the canaria controller has not reported on it (is it running?)',
+    );
+    expect(env.out[1]).toBe(
+      `canaryrelease default/reviews: Progressing at step 1/4 (setWeight 10%), canary 0%: rolling out canary revision ${controller(kube).status().canaryRevision ?? '?'}`,
+    );
+    expect(env.out.at(-1)).toMatch(
+      /^canaryrelease default\/reviews: Succeeded at step 4\/4 \(promote\), canary 100%: canary revision \w+ promoted: 100 % of traffic after \d+m/,
+    );
+    // every line is a new phase
+    const phases = phasesIn(env.out.slice(1));
+    expect(phases.filter((p, i) => p === phases[i - 1])).toEqual([]);
+  });
+
+  it('exits 1 when the controller rolls a failing canary back', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const { env, done } = await following(kube);
+    await controller(kube, failing).runUntil((s) => s.phase === 'RolledBack');
+    expect(await done).toBe(1);
+    expect(env.out.at(-1)).toMatch(
+      /^canaryrelease default\/reviews: RolledBack at step 2\/4 \(analysis\), canary 0%: rolled back at 10% after 2 failed analyses/,
+    );
+  });
+
+  it('exits 1 when the release fails on its configuration', async () => {
+    const kube = reviewsCluster({ ...analysedSpec(), strategy: { steps: [{ setWeight: 150 }] } });
+    const { env, done } = await following(kube);
+    await controller(kube).reconcile();
+    expect(await done).toBe(1);
+    expect(env.out.at(-1)).toMatch(
+      /^canaryrelease default\/reviews: Failed, canary -: invalid configuration, traffic left as it is: spec\.strategy\.steps\[0\]\.setWeight/,
+    );
+  });
+
+  it('exits 2 when --timeout passes first, saying where the release was', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const c = controller(kube);
+    await c.runUntil((s) => s.currentStepIndex === 1);
+    const { env, done } = await following(kube, '10m');
+    env.timers.advance(10 * 60_000);
+    expect(await done).toBe(2);
+    expect(env.out).toHaveLength(1);
+    expect(env.err).toEqual([
+      'timed out after 10m: canaryrelease default/reviews is still Progressing at step 2/4 (canary 10%)',
+    ]);
+    expect(env.stopped).toBe(1);
+  });
+
+  it('exits 0 at once for a release that is already promoted, and 130 on Ctrl-C', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const c = controller(kube);
+    await c.runUntil((s) => s.phase === 'Succeeded');
+    expect(await runStatus('reviews', { color: false }, testEnv(kube))).toBe(0);
+
+    const other = reviewsCluster(analysedSpec());
+    const { env, done } = await following(other);
+    env.interrupt();
+    expect(await done).toBe(130);
+  });
+
+  it('rejects a timeout that is not a duration, and a release that does not exist', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const env = testEnv(kube);
+    expect(await runStatus('reviews', { color: false, timeout: '10' }, env)).toBe(1);
+    expect(env.err).toEqual(['--timeout "10" is not a duration; write it as 10m, 90s or 1h30m']);
+    const missing = testEnv(kube);
+    expect(await runStatus('ratings', { color: false }, missing)).toBe(1);
+    expect(missing.err[0]).toMatch(/^canaryrelease default\/ratings not found/);
+  });
+});

@@ -1,0 +1,312 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { CanaryReleaseStatus } from '../api/canary-release.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { KubeError } from './errors.js';
+import { KubeHttp } from './http.js';
+import { Informer, type Change } from './informer.js';
+import type { JsonPatchOperation } from './json-patch.js';
+import type { KubeEvent, KubePort, WatchHandler } from './port.js';
+import { ALL_KINDS, apiVersionOf, KINDS, refKey, type Kind, type KubeObject, type Ref } from './resources.js';
+
+export interface ConnectOptions {
+  kubeConfig: KubeConfig;
+  /** Watch only these namespaces; all namespaces when absent or empty. */
+  namespaces?: string[];
+  /** Recorded in managedFields for every write. */
+  fieldManager?: string;
+  /** Every cache is listed again this often, a safety net under the watches. */
+  relistIntervalMs?: number;
+  /** A watch that delivered nothing, not even a bookmark, for this long is restarted. */
+  watchStallMs?: number;
+  /** Timeout of each API call other than watches. */
+  requestTimeoutMs?: number;
+  logger?: Logger;
+  kinds?: Kind[];
+}
+
+/** The Kube port on a real API server, with the caches' lifecycle. */
+export interface KubeClient extends KubePort {
+  /** Lists and watches every kind in every watched namespace; resolves once every cache has synced. */
+  start(): Promise<void>;
+  /** Ends every watch and cancels calls in flight; a stopped client stays stopped. */
+  stop(): Promise<void>;
+}
+
+const DEFAULTS = {
+  fieldManager: 'canaria',
+  relistIntervalMs: 5 * 60_000,
+  watchStallMs: 10 * 60_000,
+  requestTimeoutMs: 30_000,
+};
+/** Events carry evidence, but the API server and `kubectl describe` are no place for pages of it. */
+const EVENT_MESSAGE_MAX_BYTES = 1024;
+const STATUS_WRITE_ATTEMPTS = 4;
+const STATUS_RETRY_MS = 200;
+
+/**
+ * Loads the kubeconfig as kubectl would: the given file, else in-cluster when running in a pod without
+ * KUBECONFIG, else the default chain (KUBECONFIG, ~/.kube/config). `context` picks a context by name.
+ */
+export function loadKubeConfig(options: { kubeconfig?: string; context?: string } = {}): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (options.kubeconfig !== undefined) kubeConfig.loadFromFile(options.kubeconfig);
+  else if (!process.env.KUBECONFIG && process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromDefault();
+  if (options.context !== undefined) {
+    const names = kubeConfig.getContexts().map((context) => context.name);
+    if (!names.includes(options.context)) {
+      throw new Error(
+        `context "${options.context}" is not in the kubeconfig; pick one of: ${names.join(', ') || '(none)'}`,
+      );
+    }
+    kubeConfig.setCurrentContext(options.context);
+  }
+  return kubeConfig;
+}
+
+/** Checks that the API server answers with these credentials, then returns a client to start. */
+export async function connectKube(options: ConnectOptions): Promise<KubeClient> {
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+  const http = new KubeHttp(options.kubeConfig, requestTimeoutMs);
+  const server = options.kubeConfig.getCurrentCluster()?.server ?? '(no server)';
+  try {
+    await http.request({ method: 'GET', path: '/version' });
+  } catch (error) {
+    http.stop();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new KubeError(
+      error instanceof KubeError ? error.code : 'Unavailable',
+      `cannot reach the Kubernetes API server at ${server}: ${message}`,
+      error instanceof KubeError ? error.status : undefined,
+      { cause: error },
+    );
+  }
+  return new ApiServerKube(http, {
+    namespaces: [...new Set(options.namespaces ?? [])],
+    fieldManager: options.fieldManager ?? DEFAULTS.fieldManager,
+    relistIntervalMs: options.relistIntervalMs ?? DEFAULTS.relistIntervalMs,
+    watchStallMs: options.watchStallMs ?? DEFAULTS.watchStallMs,
+    logger: options.logger ?? createLogger(),
+    kinds: options.kinds ?? ALL_KINDS,
+  });
+}
+
+interface Settings {
+  namespaces: string[];
+  fieldManager: string;
+  relistIntervalMs: number;
+  watchStallMs: number;
+  logger: Logger;
+  kinds: Kind[];
+}
+
+function objectPath(kind: Kind, ref: Ref): string {
+  const { group, version, plural, namespaced } = KINDS[kind];
+  const namespace = namespaced ? `/namespaces/${ref.namespace}` : '';
+  return `/apis/${group}/${version}${namespace}/${plural}/${ref.name}`;
+}
+
+class ApiServerKube implements KubeClient {
+  /** By `${kind}/${namespace}`; namespace '' for a cache of all namespaces. */
+  private readonly informers = new Map<string, Informer>();
+  private readonly handlers = new Set<WatchHandler>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly http: KubeHttp,
+    private readonly settings: Settings,
+  ) {
+    this.log = settings.logger.child({ component: 'kube' });
+  }
+
+  async start(): Promise<void> {
+    if (this.informers.size > 0) throw new Error('the Kubernetes client was started already');
+    for (const kind of this.settings.kinds) {
+      const scopes =
+        KINDS[kind].namespaced && this.settings.namespaces.length > 0
+          ? this.settings.namespaces
+          : [undefined];
+      for (const namespace of scopes) {
+        const informer = new Informer({
+          http: this.http,
+          kind,
+          namespace,
+          relistIntervalMs: this.settings.relistIntervalMs,
+          watchStallMs: this.settings.watchStallMs,
+          logger: this.log,
+          onChange: (object, change) => {
+            this.notify(kind, object, change);
+          },
+        });
+        this.informers.set(`${kind}/${namespace ?? ''}`, informer);
+      }
+    }
+    try {
+      await Promise.all([...this.informers.values()].map((informer) => informer.start()));
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.log.info(
+      {
+        kinds: this.settings.kinds,
+        namespaces: this.settings.namespaces.length ? this.settings.namespaces : 'all',
+      },
+      'caches synced',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.http.stop();
+    await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
+  }
+
+  private notify(kind: Kind, object: KubeObject, change: Change): void {
+    if (this.handlers.size === 0) return;
+    const copy = structuredClone(object);
+    for (const handler of this.handlers) {
+      try {
+        handler(kind, copy, change);
+      } catch (error) {
+        this.log.error({ err: error, kind, object: objectKey(object), change }, 'watch handler failed');
+      }
+    }
+  }
+
+  private informerFor(kind: Kind, namespace: string): Informer | undefined {
+    const restricted = KINDS[kind].namespaced && this.settings.namespaces.length > 0;
+    return this.informers.get(`${kind}/${restricted ? namespace : ''}`);
+  }
+
+  get(kind: Kind, ref: Ref): KubeObject | undefined {
+    const key = KINDS[kind].namespaced ? refKey(ref) : ref.name;
+    const found = this.informerFor(kind, ref.namespace)?.get(key);
+    return found && structuredClone(found);
+  }
+
+  list(kind: Kind, namespace?: string): KubeObject[] {
+    const informers =
+      namespace === undefined || !KINDS[kind].namespaced
+        ? [...this.informers.entries()]
+            .filter(([key]) => key.startsWith(`${kind}/`))
+            .map(([, informer]) => informer)
+        : [this.informerFor(kind, namespace)];
+    return informers
+      .flatMap((informer) => informer?.list() ?? [])
+      .filter((object) => namespace === undefined || object.metadata.namespace === namespace)
+      .map((object) => structuredClone(object));
+  }
+
+  async patch(kind: Kind, ref: Ref, ops: readonly JsonPatchOperation[]): Promise<KubeObject> {
+    try {
+      return await this.http.request<KubeObject>({
+        method: 'PATCH',
+        path: objectPath(kind, ref),
+        query: { fieldManager: this.settings.fieldManager },
+        body: ops,
+        contentType: 'application/json-patch+json',
+      });
+    } catch (error) {
+      // The API server answers a failed `test` with a bare 422 that does not say which op failed; with
+      // guards in the patch, someone else changing the object is the likely reason, so re-read and re-plan.
+      if (error instanceof KubeError && error.status === 422 && ops.some((op) => op.op === 'test')) {
+        throw new KubeError(
+          'Conflict',
+          `${kind} ${refKey(ref)} changed since it was read: ${error.message}`,
+          422,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces `.status` as a whole through the status subresource, so the stored status is exactly the
+   * one given (a merge patch would keep keys the new status leaves out) and no spec edit can conflict.
+   */
+  async writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.http.request({
+          method: 'PATCH',
+          path: `${objectPath('CanaryRelease', ref)}/status`,
+          query: { fieldManager: this.settings.fieldManager },
+          body: [{ op: 'add', path: '/status', value: status }],
+          contentType: 'application/json-patch+json',
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof KubeError) || !error.retryable || attempt >= STATUS_WRITE_ATTEMPTS)
+          throw error;
+        const retryInMs = STATUS_RETRY_MS * 2 ** (attempt - 1);
+        this.log.debug(
+          { err: error, release: refKey(ref), attempt, retryInMs },
+          'status write failed; retrying',
+        );
+        await sleep(retryInMs);
+      }
+    }
+  }
+
+  async recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
+    const namespace = release.metadata.namespace ?? '';
+    const now = new Date().toISOString();
+    await this.http.request({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/events`,
+      query: { fieldManager: this.settings.fieldManager },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${release.metadata.name}.`, namespace },
+        involvedObject: {
+          apiVersion: release.apiVersion ?? apiVersionOf('CanaryRelease'),
+          kind: release.kind ?? 'CanaryRelease',
+          name: release.metadata.name,
+          namespace,
+          uid: release.metadata.uid,
+          resourceVersion: release.metadata.resourceVersion,
+        },
+        reason: event.reason,
+        message: truncateUtf8(event.message, EVENT_MESSAGE_MAX_BYTES),
+        type: event.severity,
+        source: { component: 'canaria' },
+        reportingComponent: 'canaria',
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+  }
+
+  watch(handler: WatchHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  synced(): boolean {
+    return this.informers.size > 0 && [...this.informers.values()].every((informer) => informer.synced);
+  }
+}
+
+function objectKey(object: KubeObject): string {
+  return refKey({ namespace: object.metadata.namespace ?? '', name: object.metadata.name });
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character, marking the cut with '…'. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const ellipsis = '…';
+  let budget = maxBytes - Buffer.byteLength(ellipsis);
+  let end = 0;
+  for (const char of text) {
+    budget -= Buffer.byteLength(char);
+    if (budget < 0) break;
+    end += char.length;
+  }
+  return text.slice(0, end) + ellipsis;
+}

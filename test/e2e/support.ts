@@ -1,0 +1,261 @@
+/**
+ * One e2e world: a real kube-apiserver + etcd, a real Prometheus scraping a mesh emitter, and
+ * helpers to stand up a service the seeds' way (one Deployment per version, a DestinationRule with a
+ * subset per version, a VirtualService) with synthetic traffic routed by its live VirtualService.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import type { CanaryReleaseSpecInput, CanaryReleaseStatus } from '../../src/api/canary-release.js';
+import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
+import { readRouting } from '../../src/istio/routes.js';
+import { virtualService, type VirtualService } from '../../src/istio/types.js';
+import { istioRouting } from '../../src/api/canary-release.js';
+import { controllerServiceAccount, deployVersions } from '../harness/controller-process.js';
+import { markDeploymentReady } from '../harness/deployments.js';
+import { startKubeEnv, type KubeEnv } from '../harness/kube-env.js';
+import { startMeshEmitter, type MeshEmitter } from '../harness/mesh-emitter.js';
+import { startPrometheus, type PrometheusServer } from '../harness/prometheus.js';
+import { startTraffic, type Behaviour, type RequestClass, type Traffic } from '../harness/traffic.js';
+import { waitUntil } from '../harness/wait.js';
+
+export const CONTROLLER_NAMESPACE = 'canaria-system';
+
+export interface World {
+  env: KubeEnv;
+  admin: KubeConfig;
+  mesh: MeshEmitter;
+  prometheus: PrometheusServer;
+  controllerKubeconfig: string;
+  stop(): Promise<void>;
+}
+
+export async function startWorld(): Promise<World> {
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const env = await startKubeEnv();
+    stops.push(() => env.stop());
+    const mesh = await startMeshEmitter();
+    stops.push(() => mesh.close());
+    const prometheus = await startPrometheus({ targets: [mesh.target] });
+    stops.push(() => prometheus.stop());
+    const sa = await controllerServiceAccount(env, CONTROLLER_NAMESPACE);
+    const { path } = await env.serviceAccountKubeconfig(sa);
+    return {
+      env,
+      admin: env.adminKubeConfig(),
+      mesh,
+      prometheus,
+      controllerKubeconfig: path,
+      stop: async () => {
+        for (const stop of stops.reverse()) await stop();
+      },
+    };
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop();
+    throw err;
+  }
+}
+
+const istioObject = (plural: string) => ({ group: 'networking.istio.io', version: 'v1', plural });
+const releaseObject = { group: API_GROUP, version: API_VERSION_NAME, plural: 'canaryreleases' };
+
+/** The user's VirtualService: a pinned /admin route and the managed route with the user's retries. */
+export function userVirtualService(service: string): VirtualService {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: service },
+    spec: {
+      hosts: [service],
+      http: [
+        {
+          name: 'admin',
+          match: [{ uri: { prefix: '/admin' } }],
+          route: [{ destination: { host: service, subset: 'v1' } }],
+          timeout: '3s',
+        },
+        {
+          name: 'primary',
+          route: [{ destination: { host: service, subset: 'v1' }, weight: 100 }],
+          retries: { attempts: 3, perTryTimeout: '2s', retryOn: '5xx' },
+        },
+      ],
+    },
+  };
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  traffic: Traffic;
+  readVirtualService(): Promise<VirtualService>;
+  /** [stable, canary] weights of the managed route, as the API server has them. */
+  weights(): Promise<[number, number]>;
+  createRelease(spec: Omit<CanaryReleaseSpecInput, 'trafficRouting' | 'subsets'>): Promise<void>;
+  patchRelease(patch: Record<string, unknown>): Promise<void>;
+  status(): Promise<CanaryReleaseStatus | undefined>;
+  waitForPhase(phase: string, timeoutMs: number): Promise<CanaryReleaseStatus>;
+  events(): Promise<{ type?: string; reason?: string; message?: string }[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A service with versions v1 (stable) and v2 (canary), serving `requestsPerSecond` synthetic requests
+ * routed by its live VirtualService.
+ */
+export async function standUpService(
+  world: World,
+  options: {
+    namespace: string;
+    name: string;
+    behaviour: Record<string, Behaviour>;
+    classes?: RequestClass[];
+    requestsPerSecond?: number;
+  },
+): Promise<Service> {
+  const { namespace, name } = options;
+  const core = world.admin.makeApiClient(CoreV1Api);
+  const objects = world.admin.makeApiClient(CustomObjectsApi);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await deployVersions(world.admin, namespace, name, ['v1', 'v2'], (d) =>
+    markDeploymentReady(world.admin, namespace, d),
+  );
+  await objects.createNamespacedCustomObject({
+    ...istioObject('destinationrules'),
+    namespace,
+    body: {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name },
+      spec: {
+        host: name,
+        trafficPolicy: { loadBalancer: { simple: 'RANDOM' } },
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
+      },
+    },
+  });
+  await objects.createNamespacedCustomObject({
+    ...istioObject('virtualservices'),
+    namespace,
+    body: userVirtualService(name),
+  });
+  for (const version of ['v1', 'v2']) world.mesh.declare({ namespace, service: name, version });
+  await world.prometheus.waitForScrape(Date.now() + 1100);
+  const traffic = startTraffic({
+    kubeConfig: world.admin,
+    namespace,
+    virtualService: name,
+    destinationRule: name,
+    service: name,
+    mesh: world.mesh,
+    requestsPerSecond: options.requestsPerSecond ?? 200,
+    behaviour: options.behaviour,
+    classes: options.classes ?? [{ share: 1, request: { host: name } }],
+  });
+  const routingInput = {
+    virtualService: { name, routes: ['primary'] },
+    destinationRule: { name },
+    stableSubset: 'v1',
+    canarySubset: 'v2',
+  };
+  const routing = istioRouting.parse(routingInput);
+  const readVirtualService = async () =>
+    virtualService.parse(
+      await objects.getNamespacedCustomObject({ ...istioObject('virtualservices'), namespace, name }),
+    );
+  const status = async () => {
+    const release = (await objects
+      .getNamespacedCustomObject({ ...releaseObject, namespace, name })
+      .catch(() => undefined)) as { status?: CanaryReleaseStatus } | undefined;
+    return release?.status;
+  };
+  return {
+    namespace,
+    name,
+    traffic,
+    readVirtualService,
+    async weights() {
+      const reading = readRouting(await readVirtualService(), routing);
+      if (!reading.ok) throw reading.error;
+      return [reading.value.stableWeight, reading.value.canaryWeight];
+    },
+    async createRelease(spec) {
+      await objects.createNamespacedCustomObject({
+        ...releaseObject,
+        namespace,
+        body: {
+          apiVersion: `${API_GROUP}/${API_VERSION_NAME}`,
+          kind: 'CanaryRelease',
+          metadata: { name },
+          spec: { subsets: {}, trafficRouting: { istio: routingInput }, ...spec },
+        },
+      });
+    },
+    async patchRelease(patch) {
+      // a merge patch: custom resources reject strategic merge
+      await objects.patchNamespacedCustomObject(
+        { ...releaseObject, namespace, name, body: patch },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    },
+    status,
+    async waitForPhase(phase, timeoutMs) {
+      let last: CanaryReleaseStatus | undefined;
+      await waitUntil(
+        `${namespace}/${name} to reach ${phase}`,
+        async () => {
+          last = await status();
+          if (last?.phase === phase) return true;
+          if (last?.phase === 'Failed' && phase !== 'Failed')
+            throw new Error(`release failed: ${last.message ?? ''}`);
+          return false;
+        },
+        { deadline: Date.now() + timeoutMs, intervalMs: 250 },
+      ).catch((err: unknown) => {
+        throw new Error(
+          `${(err as Error).message}; last status: ${JSON.stringify(last?.decisions?.slice(-5) ?? last)}`,
+          { cause: err },
+        );
+      });
+      return last ?? {};
+    },
+    async events() {
+      const list = await core.listNamespacedEvent({ namespace });
+      return list.items.map((e) => ({
+        ...(e.type ? { type: e.type } : {}),
+        ...(e.reason ? { reason: e.reason } : {}),
+        ...(e.message ? { message: e.message } : {}),
+      }));
+    },
+    stop: () => traffic.stop(),
+  };
+}
+
+/** Records every distinct [stable, canary] pair the VirtualService shows, polling fast. */
+export function recordWeights(service: Service, intervalMs = 100): { seen: string[]; stop(): Promise<void> } {
+  const seen: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const w = await service.weights().catch(() => undefined);
+      const key = w?.join('/');
+      if (key && seen.at(-1) !== key) seen.push(key);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    seen,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}

@@ -1,34 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue, type Timers } from './queue.js';
-
-/** Timers on a hand-driven clock. */
-class ManualTimers implements Timers {
-  time = 0;
-  private readonly pending: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 0;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.nextId;
-    this.pending.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    const i = this.pending.findIndex((p) => p.id === handle);
-    if (i >= 0) this.pending.splice(i, 1);
-  }
-  now(): number {
-    return this.time;
-  }
-  advance(ms: number): void {
-    this.time += ms;
-    for (const due of this.pending.filter((p) => p.at <= this.time).sort((a, b) => a.at - b.at)) {
-      this.clearTimeout(due.id);
-      due.fn();
-    }
-  }
-  get count(): number {
-    return this.pending.length;
-  }
-}
+import { ManualTimers } from '../../test/builders/timers.js';
+import { WorkQueue } from './queue.js';
 
 const deferred = () => {
   let resolve!: () => void;

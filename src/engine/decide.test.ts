@@ -360,6 +360,17 @@ describe('decide: analysis', () => {
     );
   });
 
+  it('a holding analysis gate looks again at the next analysis, not in a busy loop', () => {
+    const quiet = () => new Map([['error-ratio', requests(counts(3, 0), counts(4, 0))]]);
+    const world = new World(analysed(), quiet);
+    world.run((s) => s.lastAnalysis?.verdict === 'Inconclusive');
+    for (let i = 0; i < 10; i++) {
+      const d = world.step();
+      expect(d.requeueAfterMs).toBeGreaterThanOrEqual(1_000);
+      world.now = new Date(world.now.getTime() + (d.requeueAfterMs ?? 60_000));
+    }
+  });
+
   it('a metrics backend error holds by default and fails when configured to', () => {
     const down = () =>
       new Map([

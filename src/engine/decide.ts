@@ -625,8 +625,8 @@ function stepWaits(d: Draft, step: Step): 'done' | 'resume' | number {
       if (last && spec.analysis && effectOf(last.verdict, spec.analysis) === 'pass' && covered >= needed) {
         return 'done';
       }
-      // the analysis wakes the release when it is due
-      return Math.max(windowStart + needed, d.now.getTime() + 1);
+      // not done before the window is long enough, and then not before the next analysis can pass it
+      return Math.max(windowStart + needed, nextAnalysisAt(spec, status, windowStart));
     }
   }
 }

@@ -115,7 +115,8 @@ export function toIssues(
 }
 
 function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: PropertyKey[] = []): Parsed<T> {
-  const result = schema.safeParse(input);
+  // reportInput: tells a missing field (input undefined) from one of the wrong type
+  const result = schema.safeParse(input, { reportInput: true });
   return result.success
     ? { ok: true, value: result.data }
     : { ok: false, issues: toIssues(result.error, schema, prefix) };

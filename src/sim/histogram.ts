@@ -1,8 +1,8 @@
+import { ISTIO_DEFAULT_BOUNDS } from '../metrics/request-stats.js';
+import type { LatencyCdf } from './latency.js';
+
 /** Istio's default buckets for istio_request_duration_milliseconds. */
-export const ISTIO_LATENCY_BUCKETS_MS = [
-  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
-  3600000,
-];
+export const ISTIO_LATENCY_BUCKETS_MS: readonly number[] = ISTIO_DEFAULT_BOUNDS;
 
 /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
 export type BucketCounts = number[];
@@ -10,9 +10,17 @@ export type BucketCounts = number[];
 export const emptyBuckets = (): BucketCounts =>
   new Array<number>(ISTIO_LATENCY_BUCKETS_MS.length + 1).fill(0);
 
-export function bucketIndex(latencyMs: number): number {
-  const i = ISTIO_LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
-  return i < 0 ? ISTIO_LATENCY_BUCKETS_MS.length : i;
+/** The share of requests that falls in each bucket (the last is +Inf) under a latency distribution. */
+export function bucketProbabilities(cdf: LatencyCdf): number[] {
+  let below = 0;
+  const out = ISTIO_LATENCY_BUCKETS_MS.map((bound) => {
+    const at = cdf(bound);
+    const share = Math.max(0, at - below);
+    below = Math.max(below, at);
+    return share;
+  });
+  out.push(Math.max(0, 1 - below));
+  return out;
 }
 
 /** Requests slower than `boundMs`, as Prometheus would count them: total minus the bucket at the bound. */

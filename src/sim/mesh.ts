@@ -1,58 +1,67 @@
-import type { Measurement, ResolvedMetric } from '../analysis/types.js';
-import { emptyBuckets, histogramQuantile, slowerThan, bucketIndex, type BucketCounts } from './histogram.js';
-import { normal } from './rng.js';
+import { emptyBuckets, histogramQuantile, type BucketCounts } from './histogram.js';
+import { binomial, multinomial } from './rng.js';
 
-/** How one revision behaves: its error rate and a log-normal latency. */
-export interface RevisionProfile {
-  errorRate: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-}
-
-interface Slice {
-  time: number;
+/** What one revision served in one slice of simulated time, as Istio's proxies would report it. */
+export interface Served {
   total: number;
   errors: number;
+}
+
+interface Slice extends Served {
+  /** End of the slice, epoch ms; the slice covers (end - length, end]. */
+  end: number;
   buckets: BucketCounts;
 }
 
+/** How a revision answers during a slice: its error rate and the share of requests per latency bucket. */
+export interface Behaviour {
+  errorRate: number;
+  bucketShares: readonly number[];
+}
+
+/** One point of a revision's series: rates over the period that ends at `atMs`. */
+export interface RevisionPoint {
+  atMs: number;
+  total: number;
+  errors: number;
+  /** Errors per request; null without requests. */
+  errorRate: number | null;
+  p50: number | null;
+  p99: number | null;
+}
+
 /**
- * A simulated mesh: it serves requests for each revision and keeps what Istio's proxies would report,
- * so the simulator measures windows the way Prometheus would (counts, buckets, quantiles).
+ * The simulated mesh's telemetry: per revision, what it served slice by slice (requests, errors,
+ * latency histogram), so windows can be measured the way Prometheus would measure them.
  */
 export class SimulatedMesh {
   private readonly slices = new Map<string, Slice[]>();
 
   constructor(private readonly rng: () => number) {}
 
-  /** Serves `requests` at `time` and returns what they came to. */
-  serve(
-    revision: string,
-    requests: number,
-    profile: RevisionProfile,
-    time: number,
-  ): { total: number; errors: number } {
-    const slice: Slice = { time, total: requests, errors: 0, buckets: emptyBuckets() };
-    // log-normal with the profile's median and p99 (z(0.99) = 2.326)
-    const mu = Math.log(profile.latencyP50Ms);
-    const sigma = Math.max(Math.log(profile.latencyP99Ms / profile.latencyP50Ms) / 2.326, 0.01);
-    for (let i = 0; i < requests; i++) {
-      if (this.rng() < profile.errorRate) slice.errors++;
-      const latency = Math.exp(mu + sigma * normal(this.rng));
-      const b = bucketIndex(latency);
-      slice.buckets[b] = (slice.buckets[b] ?? 0) + 1;
-    }
+  get revisions(): string[] {
+    return [...this.slices.keys()];
+  }
+
+  /** Serves `requests` in the slice ending at `end`; draws errors and latencies from the behaviour. */
+  serve(revision: string, requests: number, behaviour: Behaviour, end: number): Served {
+    const slice: Slice = {
+      end,
+      total: requests,
+      errors: binomial(this.rng, requests, behaviour.errorRate),
+      buckets: multinomial(this.rng, requests, behaviour.bucketShares),
+    };
     const list = this.slices.get(revision) ?? [];
     list.push(slice);
     this.slices.set(revision, list);
     return { total: slice.total, errors: slice.errors };
   }
 
-  /** Sums what a revision served in (start, end]. */
-  window(revision: string, start: number, end: number): Slice {
-    const sum: Slice = { time: end, total: 0, errors: 0, buckets: emptyBuckets() };
+  /** Everything a revision served in (start, end]. */
+  window(revision: string, start: number, end: number): Served & { buckets: BucketCounts } {
+    const sum = { total: 0, errors: 0, buckets: emptyBuckets() };
     for (const s of this.slices.get(revision) ?? []) {
-      if (s.time <= start || s.time > end) continue;
+      if (s.end <= start || s.end > end) continue;
       sum.total += s.total;
       sum.errors += s.errors;
       s.buckets.forEach((c, i) => (sum.buckets[i] = (sum.buckets[i] ?? 0) + c));
@@ -60,42 +69,21 @@ export class SimulatedMesh {
     return sum;
   }
 
-  measure(metric: ResolvedMetric, canary: string, stable: string, start: number, end: number): Measurement {
-    const c = this.window(canary, start, end);
-    const s = this.window(stable, start, end);
-    switch (metric.type) {
-      case 'errorRatio':
-      case 'successRate':
-        return {
-          kind: 'requests',
-          canary: { total: c.total, errors: c.errors },
-          stable: { total: s.total, errors: s.errors },
-        };
-      case 'slowRatio': {
-        const bound = metric.latencyThresholdMs ?? 0;
-        return {
-          kind: 'requests',
-          canary: { total: c.total, errors: c.errors, slow: slowerThan(c.buckets, bound) },
-          stable: { total: s.total, errors: s.errors, slow: slowerThan(s.buckets, bound) },
-        };
-      }
-      case 'latencyQuantile': {
-        const q = metric.quantile ?? 0.99;
-        return {
-          kind: 'scalar',
-          canary: histogramQuantile(q, c.buckets),
-          stable: histogramQuantile(q, s.buckets),
-        };
-      }
-      case 'promql':
-        return {
-          kind: 'error',
-          error: {
-            code: 'BadQuery',
-            message: 'the simulator has no Prometheus: custom PromQL metrics cannot be simulated',
-            retryable: false,
-          },
-        };
+  /** The revision's rates period by period, like `rate(...[period])` evaluated every period. */
+  series(revision: string, start: number, end: number, periodMs: number): RevisionPoint[] {
+    const points: RevisionPoint[] = [];
+    for (let to = start + periodMs; to < end + periodMs; to += periodMs) {
+      const until = Math.min(to, end);
+      const w = this.window(revision, until - periodMs, until);
+      points.push({
+        atMs: until - start,
+        total: w.total,
+        errors: w.errors,
+        errorRate: w.total ? w.errors / w.total : null,
+        p50: histogramQuantile(0.5, w.buckets),
+        p99: histogramQuantile(0.99, w.buckets),
+      });
     }
+    return points;
   }
 }

@@ -4,6 +4,7 @@ import { registerController } from './controller.js';
 import { registerDemo } from './demo.js';
 import { registerLint } from './lint.js';
 import { registerRouteTest } from './route-test.js';
+import { registerSimulate } from './simulate.js';
 
 /** Every CLI command registers itself on the program; one file per command. */
 export type RegisterCommand = (program: Command) => void;
@@ -13,5 +14,6 @@ export const commands: RegisterCommand[] = [
   registerDemo,
   registerLint,
   registerRouteTest,
+  registerSimulate,
   ...clusterCommands(),
 ];

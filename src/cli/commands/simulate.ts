@@ -1,0 +1,121 @@
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { PHASES, type Phase } from '../../api/canary-release.js';
+import { loadManifestFiles, type ManifestProblem } from '../../istio/manifests.js';
+import { loadCluster } from '../../sim/cluster.js';
+import { renderEntry, renderSummary, type Style } from '../../sim/render.js';
+import { renderReport } from '../../sim/report.js';
+import { defaultScenario, parseScenario, type Scenario } from '../../sim/scenario.js';
+import { checkScenarioNames, simulate } from '../../sim/simulate.js';
+import { processIo, type CommandIo } from '../io.js';
+import type { RegisterCommand } from './index.js';
+
+export interface SimulateOptions {
+  file: string[];
+  scenario?: string;
+  seed?: string;
+  json?: boolean;
+  report?: string;
+  expect?: string;
+}
+
+export interface SimulateIo extends CommandIo {
+  writeFile(path: string, text: string): Promise<void>;
+  style: Style;
+}
+
+const where = (p: ManifestProblem) => (p.line === undefined ? p.file : `${p.file}:${p.line}`);
+
+async function readScenario(
+  file: string | undefined,
+  io: SimulateIo,
+): Promise<{ ok: true; scenario: Scenario } | { ok: false; errors: string[] }> {
+  if (file === undefined) return { ok: true, scenario: defaultScenario() };
+  let text: string;
+  try {
+    text = await io.readFile(file);
+  } catch (err) {
+    return { ok: false, errors: [`${file}: cannot read the scenario file: ${(err as Error).message}`] };
+  }
+  const parsed = parseScenario(text);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      errors: parsed.issues.map((i) => `${file}: ${i.path ? `${i.path}: ` : ''}${i.message}`),
+    };
+  }
+  return { ok: true, scenario: parsed.value };
+}
+
+/** Simulates the release in the files under the scenario; returns the exit code. */
+export async function runSimulate(options: SimulateOptions, io: SimulateIo): Promise<number> {
+  const fail = (lines: readonly string[]) => {
+    for (const line of lines) io.stderr(line);
+    return 1;
+  };
+  const seed = Number(options.seed ?? '1');
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    return fail([`--seed "${options.seed ?? ''}" must be a whole number >= 0, e.g. --seed 7`]);
+  }
+  if (options.expect !== undefined && !(PHASES as readonly string[]).includes(options.expect)) {
+    return fail([`--expect "${options.expect}" is not a phase; use one of ${PHASES.join(', ')}`]);
+  }
+  const { manifests, problems } = await loadManifestFiles(options.file, (f) => io.readFile(f));
+  if (problems.length) return fail(problems.map((p) => `${where(p)}: ${p.message}`));
+  const loaded = loadCluster(manifests);
+  if (!loaded.ok) return fail(loaded.problems.map((p) => `${where(p)}: ${p.message}`));
+  const cluster = loaded.value;
+  const read = await readScenario(options.scenario, io);
+  if (!read.ok) return fail(read.errors);
+  const unknown = checkScenarioNames(read.scenario, cluster);
+  if (unknown.length) {
+    const file = options.scenario ?? 'scenario';
+    return fail(unknown.map((i) => `${file}: ${i.path}: ${i.message}`));
+  }
+
+  const names = { stable: cluster.stable.revision, canary: cluster.canary.revision };
+  const result = await simulate(cluster, read.scenario, {
+    seed,
+    onEntry: (entry) => {
+      if (!options.json) io.stdout(renderEntry(entry, names, io.style));
+    },
+  });
+  if (options.json) io.stdout(JSON.stringify(result, null, 2));
+  else io.stdout(renderSummary(result, io.style));
+  if (options.report !== undefined) {
+    await io.writeFile(options.report, renderReport(result));
+    // stdout stays pure JSON under --json
+    io.stderr(`report written to ${options.report}`);
+  }
+  if (options.expect !== undefined && result.outcome !== (options.expect as Phase)) {
+    return fail([
+      `expected the release to end ${options.expect}, it ended ${result.outcome ?? 'without a phase'}`,
+    ]);
+  }
+  return 0;
+}
+
+export const registerSimulate: RegisterCommand = (program: Command) => {
+  program
+    .command('simulate')
+    .description(
+      'run a CanaryRelease against simulated traffic with the real engine, judges and Istio routing, on a virtual clock',
+    )
+    .requiredOption(
+      '-f, --file <files...>',
+      'YAML files with the CanaryRelease, its VirtualService and DestinationRule (Deployments and templates optional)',
+    )
+    .option('--scenario <file>', 'scenario YAML: traffic, request classes, revision behaviour, faults')
+    .option('--seed <n>', 'random seed; the same seed gives the same timeline', '1')
+    .option('--json', 'print the result as JSON')
+    .option('--report <file>', 'also write a self-contained HTML report with charts')
+    .option('--expect <phase>', 'exit 1 unless the release ends in this phase, e.g. Succeeded or RolledBack')
+    .option('--no-color', 'plain output')
+    .action(async (options: SimulateOptions & { color: boolean }) => {
+      process.exitCode = await runSimulate(options, {
+        ...processIo,
+        writeFile: (path, text) => writeFile(path, text, 'utf8'),
+        style: { color: options.color && process.stdout.isTTY },
+      });
+    });
+};

@@ -7,9 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { analysisSpec } from '../src/api/canary-release.js';
 import { resolveMetrics } from '../src/analysis/resolve.js';
 import type { ResolvedMetric } from '../src/analysis/types.js';
-import { PrometheusClient, type PrometheusApi } from '../src/metrics/prometheus-client.js';
+import { PrometheusClient } from '../src/metrics/prometheus-client.js';
 import { PrometheusProvider } from '../src/metrics/prometheus-provider.js';
 import type { MeasurementRequest } from '../src/metrics/provider.js';
+import { counting } from '../test/harness/metrics-fixtures.js';
 import { startMeshEmitter } from '../test/harness/mesh-emitter.js';
 import { startPrometheus } from '../test/harness/prometheus.js';
 import { templateCatalog } from '../test/harness/templates.js';
@@ -106,16 +107,4 @@ function request(
     revisionLabel: 'destination_version',
     reporter: 'destination',
   };
-}
-
-function counting(api: PrometheusApi): PrometheusApi & { count: number } {
-  const counter = {
-    count: 0,
-    query: (...args: Parameters<PrometheusApi['query']>) => {
-      counter.count++;
-      return api.query(...args);
-    },
-    queryRange: api.queryRange.bind(api),
-  };
-  return counter;
 }

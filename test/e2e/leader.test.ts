@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LeaderElector } from '../../src/controller/leader.js';
+import { LeaderElector, type LeaseSpec } from '../../src/controller/leader.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { kubeRequest } from '../harness/kube-http.js';
 import { startKubeEnv, type KubeEnv } from '../harness/kube-env.js';
@@ -19,14 +19,6 @@ const RENEW_DEADLINE_MS = 2_000;
 const RETRY_MS = 500;
 /** Room for API calls and timers on a busy machine. */
 const SLACK_MS = 1_000;
-
-interface LeaseSpec {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-}
 
 interface Lease {
   metadata: { name: string; namespace: string; resourceVersion: string };

@@ -47,3 +47,16 @@ export function fakeApi(
     },
   };
 }
+
+/** Counts the queries a tick sends. */
+export function counting(api: PrometheusApi): PrometheusApi & { count: number } {
+  const counter = {
+    count: 0,
+    query: (...args: Parameters<PrometheusApi['query']>) => {
+      counter.count++;
+      return api.query(...args);
+    },
+    queryRange: api.queryRange.bind(api),
+  };
+  return counter;
+}

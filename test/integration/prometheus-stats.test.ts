@@ -11,7 +11,7 @@ import { PrometheusClient, type PrometheusApi } from '../../src/metrics/promethe
 import { PrometheusProvider } from '../../src/metrics/prometheus-provider.js';
 import type { MeasurementRequest } from '../../src/metrics/provider.js';
 import { startMeshEmitter, type MeshEmitter, type Workload } from '../harness/mesh-emitter.js';
-import { metric, release } from '../harness/metrics-fixtures.js';
+import { counting, metric, release } from '../harness/metrics-fixtures.js';
 import { startPrometheus, type PrometheusServer } from '../harness/prometheus.js';
 import { loadTemplates, templateCatalog } from '../harness/templates.js';
 
@@ -31,19 +31,6 @@ afterAll(async () => {
   // Only what started: a failed start must report its own error, not a crash here.
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-/** Counts the queries a tick sends. */
-function counting(api: PrometheusApi): PrometheusApi & { count: number } {
-  const counter = {
-    count: 0,
-    query: (...args: Parameters<PrometheusApi['query']>) => {
-      counter.count++;
-      return api.query(...args);
-    },
-    queryRange: api.queryRange.bind(api),
-  };
-  return counter;
-}
 
 // The tests' 1 s scrapes allow 1 s windows; production keeps the 1 m default.
 const provider = (api: PrometheusApi = client) => new PrometheusProvider(api, { windowGranularityMs: 1000 });

@@ -214,6 +214,24 @@ export const canaryReleaseSpec = z
         name: k8sName('targetRef.name'),
       })
       .optional(),
+    /** Managed mode only: how canaria treats your Deployment and what it created. */
+    managed: z
+      .strictObject({
+        /** Scale your Deployment (the canary) to zero between releases; it runs only during a rollout. */
+        scaleToZero: z.boolean().default(true),
+        /** When the release is deleted, also delete the primary copy and its autoscaler. */
+        cleanupOnDelete: z.boolean().default(false),
+      })
+      .optional(),
+    rollback: z
+      .strictObject({
+        /**
+         * Managed mode only: after a rollback, restore your Deployment's pod template to the last
+         * promoted one, so the bad revision does not come back with the next scale-up.
+         */
+        revertTarget: z.boolean().default(false),
+      })
+      .optional(),
     /** The Kubernetes Service whose requests are measured; by default the DestinationRule's host. */
     service: k8sName('service').optional(),
     trafficRouting: z.strictObject({ istio: istioRouting }),
@@ -299,6 +317,23 @@ export const canaryReleaseSpec = z
         message:
           'choose one workload mode: spec.subsets (you run one Deployment per version) or spec.targetRef (canaria manages a primary copy of your Deployment)',
       });
+    }
+    if (!spec.targetRef) {
+      if (spec.managed) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['managed'],
+          message: 'managed applies to spec.targetRef only; remove it, or switch to targetRef',
+        });
+      }
+      if (spec.rollback?.revertTarget) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rollback', 'revertTarget'],
+          message:
+            'revertTarget restores the Deployment of spec.targetRef; in subsets mode you own the Deployments, so remove it',
+        });
+      }
     }
     const istio = spec.trafficRouting.istio;
     if (istio.stableSubset === istio.canarySubset) {
@@ -463,6 +498,8 @@ export const DECISION_ACTIONS = [
   'Rollback',
   'Fail',
   'Ignore',
+  'Initialize',
+  'Revert',
 ] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCrds, renderCrd } from './crd.js';
 
-const CHART_CRDS = join(import.meta.dirname, '..', '..', 'charts', 'canaria', 'crds');
+const CHART_CRDS = join(import.meta.dirname, '..', '..', 'charts', 'canaria', 'files', 'crds');
 
 function walk(node: unknown, visit: (n: Record<string, unknown>, path: string) => void, path = ''): void {
   if (!node || typeof node !== 'object') return;

@@ -114,6 +114,13 @@ export const SETTINGS = {
     description: 'cron schedule of the periodic resync of every release',
     default: '*/5 * * * *',
   },
+  trackSecrets: {
+    flag: '--track-secrets',
+    env: 'CANARIA_TRACK_SECRETS',
+    description:
+      'managed mode: count the content of the Secrets a pod template reads in its revision (needs list/watch on secrets)',
+    default: 'false',
+  },
   logLevel: {
     flag: '--log-level',
     env: 'LOG_LEVEL',
@@ -132,6 +139,7 @@ export interface ControllerConfig {
   metricsPort: number;
   concurrency: number;
   resync: string;
+  trackSecrets: boolean;
   logLevel: string;
 }
 
@@ -249,6 +257,7 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     metricsPort: integer('metricsPort', 0, 65535),
     concurrency: integer('concurrency', 1, 1000),
     resync,
+    trackSecrets: boolean('trackSecrets'),
     logLevel,
   };
   // $KUBECONFIG may list several files: the client's default loader reads it, so only the flag counts here

@@ -21,8 +21,30 @@ import { validateRoutingTargets } from '../istio/validate.js';
 import type { KubePort } from '../kube/port.js';
 import type { RevisionLabel } from '../metrics/request-stats.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
+import { jsonEqual } from '../kube/json-patch.js';
+import { ownedBy, primaryName, REVISION_ANNOTATION } from '../managed/labels.js';
+import { promotedTemplate } from '../managed/primary.js';
+import { revisionLabelKey, workloadRevision } from '../managed/revision.js';
+import { desiredSubsets, subsetsPointed, type SubsetLabels } from '../managed/subsets.js';
 
 /** What one reconcile reads about a release, all from the caches. */
+/** Managed mode: the objects the reconciler acts on, as this reconcile saw them. */
+export interface ManagedWorkloads {
+  target: Deployment;
+  primary?: Deployment;
+  /** The pod label that carries the revision Istio reports. */
+  revisionKey: string;
+  destinationRule: DestinationRule;
+  subsets: SubsetLabels;
+}
+
+export interface ObserveOptions {
+  /** The release's name: what canaria created for it carries it. */
+  release: string;
+  /** Whether Secrets count in a revision (the controller may read them). */
+  trackSecrets: boolean;
+}
+
 export interface ReleaseObservation {
   observations: Observations;
   metrics: ResolvedMetric[];
@@ -31,6 +53,7 @@ export interface ReleaseObservation {
   /** The revision label values Istio reports for each side, for the queries. */
   reported: { canary?: string | undefined; stable?: string | undefined };
   virtualService?: VirtualService;
+  managed?: ManagedWorkloads;
 }
 
 const releaseField = (path: string, message: string): ValidationIssue => ({ path, message });
@@ -141,6 +164,7 @@ export function observeRelease(
   kube: KubePort,
   namespace: string,
   spec: CanaryReleaseSpec,
+  options: ObserveOptions = { release: '', trackSecrets: false },
 ): ReleaseObservation {
   const istio = spec.trafficRouting.istio;
   const issues: ValidationIssue[] = [];
@@ -180,7 +204,11 @@ export function observeRelease(
       ),
     );
   }
-  if (vs && dr) issues.push(...validateRoutingTargets(vs, dr, istio));
+  if (vs && dr) {
+    issues.push(
+      ...validateRoutingTargets(vs, dr, istio, { subsetLabelsManaged: spec.targetRef !== undefined }),
+    );
+  }
 
   const { catalog, broken } = templateCatalog(kube, namespace);
   const resolved = resolveMetrics(spec.analysis, catalog);
@@ -241,6 +269,10 @@ export function observeRelease(
       }
     }
   }
+  let managed: ManagedWorkloads | undefined;
+  if (dr && spec.targetRef) {
+    managed = observeManaged(kube, namespace, spec, dr, options, issues, observations, reported);
+  }
   if (vs) {
     const reading = readRouting(vs, istio);
     if (reading.ok) {
@@ -258,5 +290,77 @@ export function observeRelease(
   const service = spec.service ?? host.split('.')[0] ?? '';
   const result: ReleaseObservation = { observations, metrics: resolved.metrics, service, reported };
   if (vs) result.virtualService = vs;
+  if (managed) result.managed = managed;
   return result;
+}
+
+/**
+ * Managed mode: the user's Deployment runs the canary and `<name>-primary` the stable revision. A
+ * revision is the pod template plus the content of the ConfigMaps (and Secrets) it reads.
+ */
+function observeManaged(
+  kube: KubePort,
+  namespace: string,
+  spec: CanaryReleaseSpec,
+  dr: DestinationRule,
+  options: ObserveOptions,
+  issues: ValidationIssue[],
+  observations: Observations,
+  reported: ReleaseObservation['reported'],
+): ManagedWorkloads | undefined {
+  const name = spec.targetRef?.name ?? '';
+  const target = kube.get('Deployment', { namespace, name }) as Deployment | undefined;
+  if (!target) return undefined; // the release waits for it, as for a canary Deployment
+  const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
+  const revisionKey = revisionLabelKey(target, label);
+  const canaryValue = revisionKey && target.spec?.template?.metadata?.labels?.[revisionKey];
+  if (!revisionKey || !canaryValue) {
+    const keys =
+      label === 'destination_version'
+        ? 'a "version" label'
+        : 'a "version" label (or app.kubernetes.io/version, service.istio.io/canonical-revision)';
+    issues.push(
+      releaseField(
+        'spec.targetRef.name',
+        `Deployment "${name}" has no revision label on its pods; add ${keys} to spec.template.metadata.labels, e.g. version: canary: the canary subset selects its pods by it, and the primary copy gets a value of its own`,
+      ),
+    );
+    return undefined;
+  }
+  const primary = kube.get('Deployment', { namespace, name: primaryName(name) }) as Deployment | undefined;
+  if (primary && !ownedBy(primary.metadata.labels, options.release)) {
+    issues.push(
+      releaseField(
+        'spec.targetRef.name',
+        `Deployment "${primaryName(name)}" exists and was not created by canaria for this release; rename or delete it, canaria keeps its primary copy under that name`,
+      ),
+    );
+    return undefined;
+  }
+  const revision = workloadRevision(target.spec?.template, (ref) =>
+    ref.kind === 'Secret' && !options.trackSecrets
+      ? 'untracked'
+      : kube.get(ref.kind, { namespace, name: ref.name }),
+  );
+  const subsets = desiredSubsets(spec.trafficRouting.istio, revisionKey, canaryValue);
+  observations.canaryRevision = revision;
+  observations.canaryReady = deploymentReady(target);
+  reported.canary = canaryValue;
+  const primaryRevision = primary?.metadata.annotations?.[REVISION_ANNOTATION];
+  observations.managed = {
+    primaryReady: primary ? deploymentReady(primary) : false,
+    primaryReplicas: Math.max(1, primary?.spec?.replicas ?? target.spec?.replicas ?? 1),
+    canaryReplicas: target.spec?.replicas ?? 1,
+    subsetsPointed: subsetsPointed(dr, subsets),
+    templateRevertible:
+      primary !== undefined && !jsonEqual(promotedTemplate(primary) ?? {}, target.spec?.template ?? {}),
+  };
+  if (primaryRevision !== undefined) {
+    observations.managed.primaryRevision = primaryRevision;
+    observations.stableRevision = primaryRevision;
+    reported.stable = primary?.spec?.template?.metadata?.labels?.[revisionKey];
+  }
+  const workloads: ManagedWorkloads = { target, revisionKey, destinationRule: dr, subsets };
+  if (primary) workloads.primary = primary;
+  return workloads;
 }

@@ -2,9 +2,11 @@ import {
   canaryReleaseStatus,
   type CanaryReleaseSpec,
   type CanaryReleaseStatus,
+  type RoutingState,
 } from '../api/canary-release.js';
 import { parseCanaryReleaseSpec } from '../api/validation.js';
 import { analysisWindow, decide, rejectSpec } from '../engine/decide.js';
+import { decideDeletion } from '../engine/managed.js';
 import type { Action, Decision } from '../engine/types.js';
 import { planRoutingPatch } from '../istio/patch.js';
 import { KubeError } from '../kube/errors.js';
@@ -14,7 +16,11 @@ import { parseRefKey, type KubeObject, type Ref } from '../kube/resources.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
-import { observeRelease, type ReleaseObservation } from './observe.js';
+import { planPrimaryAutoscaler, primaryAutoscalers } from '../managed/autoscaler.js';
+import { FINALIZER, primaryName } from '../managed/labels.js';
+import { newPrimary, promotedTemplate, promotePatch, revertPatch, scalePatch } from '../managed/primary.js';
+import { pointSubsetsPatch } from '../managed/subsets.js';
+import { observeRelease, type ManagedWorkloads, type ReleaseObservation } from './observe.js';
 
 export interface ReconcilerDeps {
   kube: KubePort;
@@ -22,6 +28,8 @@ export interface ReconcilerDeps {
   clock: () => Date;
   logger: Logger;
   metrics?: ControllerMetrics;
+  /** Whether Secrets count in a managed revision; the controller then needs to read them. */
+  trackSecrets?: boolean;
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
@@ -48,15 +56,32 @@ export class Reconciler {
     const now = this.deps.clock();
     const parsed = parseCanaryReleaseSpec(object.spec);
 
+    const deletedAt = object.metadata.deletionTimestamp as string | undefined;
+    const finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
+    // a release being deleted is only ours to hold while our finalizer is on it
+    if (deletedAt !== undefined && !finalizers.includes(FINALIZER)) return null;
+
     let decision: Decision;
     let seen: ReleaseObservation | undefined;
     if (!parsed.ok) {
-      decision = rejectSpec(status, parsed.issues, object.metadata.generation, now);
+      decision =
+        deletedAt === undefined
+          ? rejectSpec(status, parsed.issues, object.metadata.generation, now)
+          : { status: status ?? {}, actions: [{ type: 'removeFinalizer' }], requeueAfterMs: null };
     } else {
-      seen = observeRelease(this.deps.kube, ref.namespace, parsed.value);
+      seen = observeRelease(this.deps.kube, ref.namespace, parsed.value, {
+        release: ref.name,
+        trackSecrets: this.deps.trackSecrets ?? false,
+      });
       if (object.metadata.generation !== undefined) seen.observations.generation = object.metadata.generation;
-      await this.measure(ref, parsed.value, status, seen, now);
-      decision = decide(parsed.value, status, seen.observations, now);
+      if (deletedAt !== undefined) {
+        decision = decideDeletion(parsed.value, status, seen.observations, new Date(deletedAt), now);
+      } else {
+        // before canaria creates anything, so that deleting the release always restores the traffic
+        if (parsed.value.targetRef && !finalizers.includes(FINALIZER)) await this.addFinalizer(object);
+        await this.measure(ref, parsed.value, status, seen, now);
+        decision = decide(parsed.value, status, seen.observations, now);
+      }
     }
 
     let requeue = decision.requeueAfterMs;
@@ -64,7 +89,10 @@ export class Reconciler {
       const retry = await this.carryOut(action, object, parsed.ok ? parsed.value : undefined, seen, log);
       if (retry !== null) requeue = requeue === null ? retry : Math.min(requeue, retry);
     }
-    if (!jsonEqual(status ?? {}, decision.status)) {
+    if (deletedAt === undefined && seen?.managed) await this.mirrorAutoscaler(object, seen.managed, log);
+    const released = decision.actions.some((action) => action.type === 'removeFinalizer');
+    // once released, the release may be gone; the Event keeps the last word
+    if (!released && !jsonEqual(status ?? {}, decision.status)) {
       await this.deps.kube.writeReleaseStatus(ref, decision.status);
     }
     this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status);
@@ -125,9 +153,31 @@ export class Reconciler {
       }
       return null;
     }
+    switch (action.type) {
+      case 'setRouting':
+        return this.route(action.routing, release, spec, seen, log);
+      case 'removeFinalizer':
+        await this.removeFinalizer(release);
+        return null;
+      case 'syncPrimary':
+      case 'pointSubsets':
+      case 'scaleCanary':
+      case 'revertTarget':
+      case 'deletePrimary':
+        return seen?.managed ? this.manage(action, release, seen, seen.managed, log) : null;
+    }
+  }
+
+  private async route(
+    routing: RoutingState,
+    release: KubeObject,
+    spec: CanaryReleaseSpec | undefined,
+    seen: ReleaseObservation | undefined,
+    log: Logger,
+  ): Promise<number | null> {
     const vs = seen?.virtualService;
     if (!spec || !vs) return null;
-    const plan = planRoutingPatch(vs, spec.trafficRouting.istio, action.routing);
+    const plan = planRoutingPatch(vs, spec.trafficRouting.istio, routing);
     if (!plan.ok) {
       log.error({ err: plan.error }, `cannot plan the routing: ${plan.error.message}`);
       return CONFLICT_RETRY_MS * 30;
@@ -139,7 +189,7 @@ export class Reconciler {
         { namespace: vs.metadata.namespace ?? release.metadata.namespace ?? '', name: vs.metadata.name },
         plan.value,
       );
-      log.info({ routing: action.routing }, 'patched the VirtualService');
+      log.info({ routing }, 'patched the VirtualService');
       return null;
     } catch (err) {
       if (err instanceof KubeError && err.code === 'Conflict') {
@@ -150,4 +200,126 @@ export class Reconciler {
       throw err;
     }
   }
+
+  /** Managed mode: carries out a workload action on what this reconcile saw. */
+  private async manage(
+    action: Exclude<Action, { type: 'setRouting' | 'event' | 'removeFinalizer' }>,
+    release: KubeObject,
+    seen: ReleaseObservation,
+    workloads: ManagedWorkloads,
+    log: Logger,
+  ): Promise<number | null> {
+    const { kube } = this.deps;
+    const { target, primary } = workloads;
+    const namespace = target.metadata.namespace ?? '';
+    const targetRef = { namespace, name: target.metadata.name };
+    try {
+      switch (action.type) {
+        case 'syncPrimary': {
+          // the Deployment moved on since `decide` looked: the next reconcile plans with the new one
+          if (seen.observations.canaryRevision !== action.revision) return CONFLICT_RETRY_MS;
+          if (!primary) {
+            const replicas = Math.max(1, target.spec?.replicas ?? 1);
+            await kube.create(
+              'Deployment',
+              newPrimary(release, target, workloads.revisionKey, action.revision, replicas),
+            );
+            log.info({ revision: action.revision, replicas }, `created ${primaryName(target.metadata.name)}`);
+          } else {
+            await kube.patch(
+              'Deployment',
+              { namespace, name: primary.metadata.name },
+              promotePatch(primary, target, workloads.revisionKey, action.revision),
+            );
+            log.info({ revision: action.revision }, `copied the revision into ${primary.metadata.name}`);
+          }
+          return null;
+        }
+        case 'pointSubsets': {
+          const dr = workloads.destinationRule;
+          const ops = pointSubsetsPatch(dr, workloads.subsets);
+          if (!ops.length) return null;
+          await kube.patch('DestinationRule', { namespace, name: dr.metadata.name }, ops);
+          log.info({ subsets: workloads.subsets }, 'pointed the DestinationRule subsets');
+          return null;
+        }
+        case 'scaleCanary':
+          await kube.patch('Deployment', targetRef, scalePatch(action.replicas));
+          log.info({ replicas: action.replicas }, `scaled Deployment ${target.metadata.name}`);
+          return null;
+        case 'revertTarget': {
+          const template = primary && promotedTemplate(primary);
+          if (seen.observations.canaryRevision !== action.revision || template === undefined) return null;
+          await kube.patch('Deployment', targetRef, revertPatch(target, template));
+          log.info(
+            { revision: action.revision },
+            `reverted Deployment ${target.metadata.name}'s pod template`,
+          );
+          return null;
+        }
+        case 'deletePrimary': {
+          const name = release.metadata.name;
+          for (const ref of primaryAutoscalers(
+            kube.list('HorizontalPodAutoscaler', namespace),
+            name,
+            target.metadata.name,
+          )) {
+            await kube.delete('HorizontalPodAutoscaler', ref);
+          }
+          if (primary) await kube.delete('Deployment', { namespace, name: primary.metadata.name });
+          log.info(`deleted ${primaryName(target.metadata.name)}`);
+          return null;
+        }
+      }
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 'Conflict') {
+        log.info({ err: err.message, action: action.type }, 'a workload changed under us; planning again');
+        return CONFLICT_RETRY_MS;
+      }
+      throw err;
+    }
+  }
+
+  /** Managed mode: the primary scales as the user's Deployment does, with an autoscaler of its own. */
+  private async mirrorAutoscaler(
+    release: KubeObject,
+    workloads: ManagedWorkloads,
+    log: Logger,
+  ): Promise<void> {
+    if (!workloads.primary) return;
+    const namespace = workloads.target.metadata.namespace ?? '';
+    const plan = planPrimaryAutoscaler(
+      this.deps.kube.list('HorizontalPodAutoscaler', namespace),
+      release.metadata.name,
+      workloads.target.metadata.name,
+    );
+    if (!plan) return;
+    if (plan.op === 'create') await this.deps.kube.create('HorizontalPodAutoscaler', plan.object);
+    else if (plan.op === 'patch') await this.deps.kube.patch('HorizontalPodAutoscaler', plan.ref, plan.ops);
+    else await this.deps.kube.delete('HorizontalPodAutoscaler', plan.ref);
+    log.info({ op: plan.op }, 'mirrored the autoscaler onto the primary');
+  }
+
+  private async addFinalizer(release: KubeObject): Promise<void> {
+    const finalizers = (release.metadata.finalizers as string[] | undefined) ?? [];
+    await this.deps.kube.patch('CanaryRelease', refOf(release), [
+      { op: 'test', path: '/metadata/resourceVersion', value: release.metadata.resourceVersion },
+      { op: 'add', path: '/metadata/finalizers', value: [...finalizers, FINALIZER] },
+    ]);
+  }
+
+  private async removeFinalizer(release: KubeObject): Promise<void> {
+    const finalizers = (release.metadata.finalizers as string[] | undefined) ?? [];
+    const i = finalizers.indexOf(FINALIZER);
+    if (i < 0) return;
+    await this.deps.kube.patch('CanaryRelease', refOf(release), [
+      { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
+      { op: 'remove', path: `/metadata/finalizers/${i}` },
+    ]);
+  }
 }
+
+const refOf = (object: KubeObject): Ref => ({
+  namespace: object.metadata.namespace ?? '',
+  name: object.metadata.name,
+});

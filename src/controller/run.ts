@@ -1,4 +1,5 @@
 import { connectKube, loadKubeConfig } from '../kube/client.js';
+import { ALL_KINDS, CONTROLLER_KINDS } from '../kube/resources.js';
 import { MetricsRouter } from '../metrics/registry.js';
 import { createLogger } from '../telemetry/logger.js';
 import { ControllerMetrics } from '../telemetry/metrics.js';
@@ -22,7 +23,12 @@ export async function runController(config: ControllerConfig): Promise<number> {
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
   });
-  const kube = await connectKube({ kubeConfig, namespaces: config.namespaces, logger });
+  const kube = await connectKube({
+    kubeConfig,
+    namespaces: config.namespaces,
+    logger,
+    kinds: config.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS,
+  });
   const metrics = new ControllerMetrics({ defaultMetrics: true });
   const reconciler = new Reconciler({
     kube,
@@ -30,6 +36,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
     clock: () => new Date(),
     logger,
     metrics,
+    trackSecrets: config.trackSecrets,
   });
   const controller = new Controller({
     kube,

@@ -2,10 +2,7 @@ import type {
   AnalysisRecord,
   CanaryReleaseSpec,
   CanaryReleaseStatus,
-  Condition,
   DecisionAction,
-  DecisionRecord,
-  MetricEvidence,
   RoutingState,
   Step,
 } from '../api/canary-release.js';
@@ -16,142 +13,16 @@ import { judgeMetric } from '../analysis/judges.js';
 import type { Measurement } from '../analysis/types.js';
 import { releaseWindowOpen } from './release-window.js';
 import { rolloutSpecHash } from './spec-hash.js';
-import {
-  expandSteps,
-  fullCanaryRouting,
-  routingForStep,
-  sameRouting,
-  stableRouting,
-  stepKind,
-  unitsToPercent,
-} from './steps.js';
-import type { Action, Decision, Observations } from './types.js';
+import { fullCanaryRouting, routingForStep, stableRouting, stepKind, unitsToPercent } from './steps.js';
+import { Draft, IDLE_RECHECK_MS, ms, StatusDraft } from './draft.js';
+import { initialize, promoteManaged, scaleCanaryUp, settleManaged } from './managed.js';
+import type { Decision, Observations } from './types.js';
 
-/** Decisions kept in status: enough to explain the last few minutes of a rollout. */
-export const DECISION_HISTORY = 20;
-/** How soon to look again while waiting for the VirtualService to show what was patched. */
-export const ROUTING_RECHECK_MS = 5_000;
-/** How soon to look again while waiting for a workload to appear or a window to open. */
-export const IDLE_RECHECK_MS = 30_000;
-
+export { DECISION_HISTORY, IDLE_RECHECK_MS, ROUTING_RECHECK_MS } from './draft.js';
 const NOT_MEASURED: Measurement = {
   kind: 'error',
   error: { code: 'Malformed', message: 'the metric was not measured', retryable: true },
 };
-
-/** A status being rewritten, the actions it implies, and when to look again. */
-class StatusDraft {
-  readonly status: CanaryReleaseStatus;
-  readonly actions: Action[] = [];
-  private readonly wakeAt: number[] = [];
-  readonly nowIso: string;
-
-  constructor(
-    current: CanaryReleaseStatus | undefined,
-    readonly now: Date,
-  ) {
-    this.status = structuredClone(current ?? {});
-    this.nowIso = now.toISOString();
-  }
-
-  get stepIndex(): number {
-    return this.status.currentStepIndex ?? 0;
-  }
-
-  wake(afterMs: number): void {
-    this.wakeAt.push(this.now.getTime() + Math.max(0, afterMs));
-  }
-
-  wakeAtTime(time: number): void {
-    this.wakeAt.push(Math.max(time, this.now.getTime()));
-  }
-
-  record(
-    action: DecisionAction,
-    reason: string,
-    message: string,
-    evidence?: { verdict: DecisionRecord['verdict']; metrics: MetricEvidence[] },
-  ): void {
-    const record: DecisionRecord = {
-      time: this.nowIso,
-      action,
-      reason,
-      message,
-      step: this.stepIndex,
-      canaryWeight: this.status.canaryWeight ?? 0,
-      ...(evidence?.verdict ? { verdict: evidence.verdict } : {}),
-      ...(evidence?.metrics.length ? { metrics: evidence.metrics } : {}),
-    };
-    this.status.decisions = [...(this.status.decisions ?? []), record].slice(-DECISION_HISTORY);
-    this.status.message = message;
-    const warning = action === 'Rollback' || action === 'Fail';
-    this.actions.push({ type: 'event', severity: warning ? 'Warning' : 'Normal', reason, message });
-  }
-
-  lastDecision(): DecisionRecord | undefined {
-    return this.status.decisions?.at(-1);
-  }
-
-  condition(type: string, status: Condition['status'], reason: string, message: string): void {
-    const conditions = this.status.conditions ?? [];
-    const existing = conditions.find((c) => c.type === type);
-    const lastTransitionTime =
-      existing && existing.status === status ? existing.lastTransitionTime : this.nowIso;
-    this.status.conditions = [
-      ...conditions.filter((c) => c.type !== type),
-      { type, status, reason, message, lastTransitionTime },
-    ];
-  }
-
-  result(): Decision {
-    const next = this.wakeAt.length ? Math.min(...this.wakeAt) - this.now.getTime() : null;
-    return { status: this.status, actions: this.actions, requeueAfterMs: next };
-  }
-}
-
-/** The state of one reconcile of a valid spec while it is being decided. */
-class Draft extends StatusDraft {
-  readonly steps: Step[];
-  readonly total: number;
-
-  constructor(
-    readonly spec: CanaryReleaseSpec,
-    current: CanaryReleaseStatus | undefined,
-    readonly obs: Observations,
-    now: Date,
-  ) {
-    super(current, now);
-    this.steps = expandSteps(spec.strategy);
-    this.total = spec.trafficRouting.istio.weightTotal;
-  }
-
-  /** Asks for `routing`; true once the VirtualService shows it. */
-  ensureRouting(routing: RoutingState): boolean {
-    if (!sameRouting(this.status.routing, routing)) {
-      this.status.routing = routing;
-      this.status.canaryWeight = unitsToPercent(routing.canaryWeight, routing.total);
-      // a new traffic split is a new experiment: its window starts when the split takes effect
-      delete this.status.windowStartedAt;
-      delete this.status.lastAnalysis;
-    }
-    const actual = this.obs.actualRouting;
-    const applied =
-      actual !== undefined &&
-      actual.canaryWeight === routing.canaryWeight &&
-      actual.stableWeight === routing.stableWeight &&
-      actual.match === (routing.match !== undefined) &&
-      (actual.mirrorPercent ?? 0) === (routing.mirrorPercent ?? 0);
-    if (!applied) {
-      this.actions.push({ type: 'setRouting', routing });
-      this.wake(ROUTING_RECHECK_MS);
-      return false;
-    }
-    this.status.windowStartedAt ??= this.nowIso;
-    return true;
-  }
-}
-
-const ms = (iso: string | undefined): number | undefined => (iso === undefined ? undefined : Date.parse(iso));
 
 function analysisConfigured(spec: CanaryReleaseSpec): boolean {
   return !!spec.analysis && (spec.analysis.metrics?.length ?? 0) + (spec.analysis.templates?.length ?? 0) > 0;
@@ -201,6 +72,8 @@ export function decide(
   d.condition('ConfigValid', 'True', 'Valid', 'the configuration is valid');
   if (d.status.phase === 'Failed') delete d.status.phase;
 
+  const managed = obs.managed;
+  if (managed && initialize(d, managed)) return d.result();
   const started = startOnChange(d);
   if (!handleRequest(d) && !started && d.status.phase !== 'Initializing') {
     switch (d.status.phase) {
@@ -219,6 +92,7 @@ export function decide(
         break;
     }
   }
+  if (managed) settleManaged(d, managed);
   return d.result();
 }
 
@@ -263,6 +137,19 @@ function startOnChange(d: Draft): boolean {
     return false;
   }
   const active = status.phase === 'Progressing' || status.phase === 'Paused' || status.phase === 'Promoting';
+  if (obs.managed && obs.canaryRevision === obs.stableRevision && status.phase !== 'Promoting') {
+    // the user's Deployment runs what the primary runs: nothing to roll out
+    if (active) {
+      rollback(
+        d,
+        'TargetMatchesPrimary',
+        `Deployment ${d.spec.targetRef?.name ?? ''} is back on revision ${obs.canaryRevision}, which the primary runs; rollout of ${status.canaryRevision ?? ''} ended`,
+      );
+      return true;
+    }
+    status.specHash = hash;
+    return false;
+  }
   if (status.phase === undefined || status.phase === 'Initializing') {
     startRollout(d, 'Start', 'NewRevision', `rolling out canary revision ${obs.canaryRevision}`);
   } else if (obs.canaryRevision !== status.canaryRevision) {
@@ -432,6 +319,10 @@ function settle(d: Draft, routing: RoutingState): void {
 }
 
 function promote(d: Draft): void {
+  if (d.obs.managed) {
+    promoteManaged(d, d.obs.managed);
+    return;
+  }
   if (!d.ensureRouting(fullCanaryRouting(d.total))) return;
   d.status.phase = 'Succeeded';
   if (d.status.canaryRevision) d.status.stableRevision = d.status.canaryRevision;
@@ -542,6 +433,7 @@ function progress(d: Draft): void {
     d.record('Resume', 'UserResumed', `resumed by the user at step ${d.stepIndex + 1}`);
   }
 
+  if (obs.managed) scaleCanaryUp(d, obs.managed);
   if (!obs.canaryReady) {
     holdForProgress(
       d,

@@ -24,6 +24,8 @@ export interface Observations {
   actualRouting?: ObservedRouting;
   /** Configuration problems found against the cluster: unknown template, missing subset, ... */
   configIssues: readonly ValidationIssue[];
+  /** Managed mode: the primary copy and the user's Deployment, which runs the canary. */
+  managed?: ManagedObservations;
   /** Measurements for the window `analysisWindow` asked for; absent when no analysis was due. */
   analysis?: {
     metrics: readonly ResolvedMetric[];
@@ -31,11 +33,38 @@ export interface Observations {
   };
 }
 
+export interface ManagedObservations {
+  /** Revision the primary runs; undefined while there is no primary. */
+  primaryRevision?: string;
+  /** The primary's current template is rolled out and available. */
+  primaryReady: boolean;
+  /** Replicas the primary asks for: the canary runs as many during a rollout, for a fair comparison. */
+  primaryReplicas: number;
+  /** Replicas the user's Deployment asks for right now. */
+  canaryReplicas: number;
+  /** The DestinationRule's subsets select the primary's pods and the canary's pods. */
+  subsetsPointed: boolean;
+  /** The user's pod template differs from the one last promoted (a revision of ConfigMaps alone does not). */
+  templateRevertible: boolean;
+}
+
 export type Action =
   /** Bring the VirtualService's managed routes to this state (idempotent). */
   | { type: 'setRouting'; routing: RoutingState }
   /** A Kubernetes Event; one per decision. */
-  | { type: 'event'; severity: 'Normal' | 'Warning'; reason: string; message: string };
+  | { type: 'event'; severity: 'Normal' | 'Warning'; reason: string; message: string }
+  /** Managed mode: make the primary run the user's template of `revision` (creating it the first time). */
+  | { type: 'syncPrimary'; revision: string }
+  /** Managed mode: point the DestinationRule's stable subset at the primary, the canary subset at the canary. */
+  | { type: 'pointSubsets' }
+  /** Managed mode: scale the user's Deployment, which runs the canary. */
+  | { type: 'scaleCanary'; replicas: number }
+  /** Managed mode: put the last promoted template back into the user's Deployment, replacing `revision`. */
+  | { type: 'revertTarget'; revision: string }
+  /** Managed mode, on deletion: delete the primary and its autoscaler. */
+  | { type: 'deletePrimary' }
+  /** On deletion: let the API server remove the release. */
+  | { type: 'removeFinalizer' };
 
 export interface Decision {
   status: CanaryReleaseStatus;

@@ -92,6 +92,7 @@ export function routingTargetProblems(
   vs: VirtualService,
   dr: DestinationRule,
   istio: IstioRouting,
+  options: { subsetLabelsManaged?: boolean } = {},
 ): RoutingProblem[] {
   const problems: RoutingProblem[] = [...misplacedWeights(vs)];
   const istioPath = ['spec', 'trafficRouting', 'istio'];
@@ -110,7 +111,10 @@ export function routingTargetProblems(
       });
     }
   }
-  problems.push(...overlappingSubsets(dr, [istio.stableSubset, istio.canarySubset]));
+  // in managed mode canaria writes the two subsets' labels itself
+  if (!options.subsetLabelsManaged) {
+    problems.push(...overlappingSubsets(dr, [istio.stableSubset, istio.canarySubset]));
+  }
 
   if (istio.weightTotal !== 100 && requiresWeightSum100(istio.istioVersion)) {
     problems.push({
@@ -183,8 +187,9 @@ export function validateRoutingTargets(
   vs: VirtualService,
   dr: DestinationRule,
   istio: IstioRouting,
+  options: { subsetLabelsManaged?: boolean } = {},
 ): ValidationIssue[] {
-  return routingTargetProblems(vs, dr, istio).map((p) => {
+  return routingTargetProblems(vs, dr, istio, options).map((p) => {
     const field = formatPath(p.path);
     const name = p.resource === 'VirtualService' ? vs.metadata.name : dr.metadata.name;
     return {

@@ -7,7 +7,16 @@ import { KubeHttp } from './http.js';
 import { Informer, type Change } from './informer.js';
 import type { JsonPatchOperation } from './json-patch.js';
 import type { KubeEvent, KubePort, WatchHandler } from './port.js';
-import { ALL_KINDS, apiVersionOf, KINDS, refKey, type Kind, type KubeObject, type Ref } from './resources.js';
+import {
+  apiVersionOf,
+  collectionPath,
+  CONTROLLER_KINDS,
+  KINDS,
+  refKey,
+  type Kind,
+  type KubeObject,
+  type Ref,
+} from './resources.js';
 
 export interface ConnectOptions {
   kubeConfig: KubeConfig;
@@ -88,7 +97,7 @@ export async function connectKube(options: ConnectOptions): Promise<KubeClient> 
     relistIntervalMs: options.relistIntervalMs ?? DEFAULTS.relistIntervalMs,
     watchStallMs: options.watchStallMs ?? DEFAULTS.watchStallMs,
     logger: options.logger ?? createLogger(),
-    kinds: options.kinds ?? ALL_KINDS,
+    kinds: options.kinds ?? CONTROLLER_KINDS,
   });
 }
 
@@ -102,9 +111,7 @@ interface Settings {
 }
 
 function objectPath(kind: Kind, ref: Ref): string {
-  const { group, version, plural, namespaced } = KINDS[kind];
-  const namespace = namespaced ? `/namespaces/${ref.namespace}` : '';
-  return `/apis/${group}/${version}${namespace}/${plural}/${ref.name}`;
+  return `${collectionPath(kind, KINDS[kind].namespaced ? ref.namespace : undefined)}/${ref.name}`;
 }
 
 class ApiServerKube implements KubeClient {
@@ -221,6 +228,25 @@ class ApiServerKube implements KubeClient {
         );
       }
       throw error;
+    }
+  }
+
+  async create(kind: Kind, object: KubeObject): Promise<KubeObject> {
+    const namespace = object.metadata.namespace ?? '';
+    return this.http.request<KubeObject>({
+      method: 'POST',
+      path: collectionPath(kind, KINDS[kind].namespaced ? namespace : undefined),
+      query: { fieldManager: this.settings.fieldManager },
+      body: { ...object, apiVersion: apiVersionOf(kind), kind },
+    });
+  }
+
+  async delete(kind: Kind, ref: Ref): Promise<void> {
+    try {
+      await this.http.request({ method: 'DELETE', path: objectPath(kind, ref) });
+    } catch (error) {
+      // deleting what is already gone is done
+      if (!(error instanceof KubeError && error.code === 'NotFound')) throw error;
     }
   }
 

@@ -6,7 +6,7 @@ import { KubeError, kubeErrorFromStatus } from './errors.js';
 export type Query = Record<string, string | number | boolean | undefined>;
 
 export interface KubeCall {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** An API path such as `/apis/apps/v1/namespaces/shop/deployments/web`. */
   path: string;
   query?: Query;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../telemetry/logger.js';
 import { KubeError, kubeErrorFromStatus } from './errors.js';
 import type { KubeHttp, WatchEvent } from './http.js';
-import { apiVersionOf, KINDS, refKey, type Kind, type KubeObject } from './resources.js';
+import { apiVersionOf, collectionPath, KINDS, refKey, type Kind, type KubeObject } from './resources.js';
 
 export type Change = 'added' | 'modified' | 'deleted';
 
@@ -87,9 +87,7 @@ export class Informer {
   }
 
   private get path(): string {
-    const { group, version, plural } = KINDS[this.options.kind];
-    const namespace = this.options.namespace === undefined ? '' : `/namespaces/${this.options.namespace}`;
-    return `/apis/${group}/${version}${namespace}/${plural}`;
+    return collectionPath(this.options.kind, this.options.namespace);
   }
 
   private async run(synced: () => void, failed: (error: Error) => void): Promise<void> {

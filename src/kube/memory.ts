@@ -14,8 +14,11 @@ export class MemoryKube implements KubePort {
   private revision = 0;
   readonly events: { release: Ref; event: KubeEvent }[] = [];
   /** Calls that reached the API server, by verb, for tests that count them. */
-  readonly calls = { patch: 0, status: 0, event: 0 };
+  readonly calls = { patch: 0, status: 0, event: 0, create: 0, delete: 0 };
   private readonly faults: { verb: 'patch' | 'status'; error: KubeError }[] = [];
+
+  /** `clock` stamps deletions; the simulator passes its virtual one. */
+  constructor(private readonly clock: () => Date = () => new Date()) {}
 
   private bucket(kind: Kind): Map<string, KubeObject> {
     let bucket = this.store.get(kind);
@@ -107,9 +110,42 @@ export class MemoryKube implements KubePort {
       resourceVersion: String(++this.revision),
       generation: (existing.metadata.generation ?? 0) + (jsonEqual(existing.spec, patched.spec) ? 0 : 1),
     };
+    const finalizers = patched.metadata.finalizers as string[] | undefined;
+    if (patched.metadata.deletionTimestamp !== undefined && !finalizers?.length) {
+      this.remove(kind, ref);
+      return Promise.resolve(structuredClone(patched));
+    }
     this.bucket(kind).set(this.key(kind, ref), patched);
     this.notify(kind, patched, 'modified');
     return Promise.resolve(structuredClone(patched));
+  }
+
+  create(kind: Kind, object: KubeObject): Promise<KubeObject> {
+    this.calls.create++;
+    const ref = { namespace: object.metadata.namespace ?? '', name: object.metadata.name };
+    if (this.bucket(kind).has(this.key(kind, ref))) {
+      return Promise.reject(new KubeError('Conflict', `${kind} ${refKey(ref)} already exists`, 409));
+    }
+    return Promise.resolve(this.apply(kind, object));
+  }
+
+  delete(kind: Kind, ref: Ref): Promise<void> {
+    this.calls.delete++;
+    const existing = this.bucket(kind).get(this.key(kind, ref));
+    const finalizers = existing?.metadata.finalizers as string[] | undefined;
+    if (existing && finalizers?.length) {
+      // as the API server does: mark it, and remove it once the last finalizer is gone
+      if (existing.metadata.deletionTimestamp === undefined) {
+        const marked = structuredClone(existing);
+        marked.metadata.deletionTimestamp = this.clock().toISOString();
+        marked.metadata.resourceVersion = String(++this.revision);
+        this.bucket(kind).set(this.key(kind, ref), marked);
+        this.notify(kind, marked, 'modified');
+      }
+    } else {
+      this.remove(kind, ref);
+    }
+    return Promise.resolve();
   }
 
   writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void> {

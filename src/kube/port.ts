@@ -20,6 +20,10 @@ export interface KubePort {
   list(kind: Kind, namespace?: string): KubeObject[];
   /** RFC 6902 patch (never strategic merge: custom resources reject it). A failed `test` is a Conflict. */
   patch(kind: Kind, ref: Ref, ops: readonly JsonPatchOperation[]): Promise<KubeObject>;
+  /** Creates an object; an existing one of the same name is a Conflict. */
+  create(kind: Kind, object: KubeObject): Promise<KubeObject>;
+  /** Deletes an object; one that is already gone counts as deleted. */
+  delete(kind: Kind, ref: Ref): Promise<void>;
   /** Writes a CanaryRelease's status through the status subresource. */
   writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void>;
   /** A Kubernetes Event about a CanaryRelease. */

@@ -28,11 +28,30 @@ export const KINDS = {
     namespaced: true,
   },
   Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
+  /** Managed mode: a pod template's ConfigMaps and Secrets are part of its revision. */
+  ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
+  Secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true },
+  HorizontalPodAutoscaler: {
+    group: 'autoscaling',
+    version: 'v2',
+    plural: 'horizontalpodautoscalers',
+    namespaced: true,
+  },
 } as const;
 export type Kind = keyof typeof KINDS;
 export const ALL_KINDS = Object.keys(KINDS) as Kind[];
+/** What the controller watches unless told to read Secrets too. */
+export const CONTROLLER_KINDS = ALL_KINDS.filter((kind) => kind !== 'Secret');
 
-export const apiVersionOf = (kind: Kind): string => `${KINDS[kind].group}/${KINDS[kind].version}`;
+export const apiVersionOf = (kind: Kind): string =>
+  KINDS[kind].group ? `${KINDS[kind].group}/${KINDS[kind].version}` : KINDS[kind].version;
+
+/** The REST path of a kind's collection, in one namespace or in all of them. */
+export function collectionPath(kind: Kind, namespace?: string): string {
+  const { group, version, plural } = KINDS[kind];
+  const root = group ? `/apis/${group}/${version}` : `/api/${version}`;
+  return `${root}${namespace === undefined ? '' : `/namespaces/${namespace}`}/${plural}`;
+}
 
 /** A namespaced object's address; cluster-scoped objects have namespace ''. */
 export interface Ref {

@@ -16,7 +16,9 @@ import { KubeError } from '../../src/kube/errors.js';
 import { jsonEqual, type JsonPatchOperation } from '../../src/kube/json-patch.js';
 import type { KubePort } from '../../src/kube/port.js';
 import {
+  ALL_KINDS,
   apiVersionOf,
+  collectionPath,
   KINDS,
   refKey,
   type Kind,
@@ -92,14 +94,12 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     return response.body as KubeObject;
   }
 
-  function collectionPath(kind: Kind, namespace: string): string {
-    const { group, version, plural, namespaced } = KINDS[kind];
-    return `/apis/${group}/${version}${namespaced ? `/namespaces/${namespace}` : ''}/${plural}`;
-  }
-  const objectPath = (kind: Kind, ref: Ref): string => `${collectionPath(kind, ref.namespace)}/${ref.name}`;
+  const pathOf = (kind: Kind, namespace: string): string =>
+    collectionPath(kind, KINDS[kind].namespaced ? namespace : undefined);
+  const objectPath = (kind: Kind, ref: Ref): string => `${pathOf(kind, ref.namespace)}/${ref.name}`;
 
   const create = (kind: Kind, object: KubeObject): Promise<KubeObject> =>
-    call('POST', collectionPath(kind, object.metadata.namespace ?? ''), {
+    call('POST', pathOf(kind, object.metadata.namespace ?? ''), {
       ...object,
       apiVersion: apiVersionOf(kind),
       kind,
@@ -152,6 +152,22 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
         metadata: { name: `errors-${ns}` },
         spec: template.spec,
       },
+      ConfigMap: { metadata: { name: 'reviews-config', namespace: ns }, data: { 'app.yaml': 'x: 1' } },
+      Secret: { metadata: { name: 'reviews-secret', namespace: ns }, stringData: { token: 'abc' } },
+      HorizontalPodAutoscaler: {
+        metadata: { name: 'reviews', namespace: ns },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'reviews' },
+          minReplicas: 2,
+          maxReplicas: 5,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+            },
+          ],
+        },
+      },
     };
   }
 
@@ -192,7 +208,7 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     const late = kinds.slice(3);
     for (const kind of early) await create(kind, all[kind]);
 
-    const client = await connect();
+    const client = await connect({ kinds: ALL_KINDS });
     const seen = recordChanges(client, ns);
     expect(client.synced()).toBe(false);
     await client.start();

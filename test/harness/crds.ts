@@ -35,7 +35,7 @@ interface CrdStatus {
 }
 
 const ISTIO_CRDS_FILE = join(REPO_ROOT, '.cache', 'istio', 'crds.yaml');
-const CHART_CRDS_DIR = join(REPO_ROOT, 'charts', 'canaria', 'crds');
+const CHART_CRDS_DIR = join(REPO_ROOT, 'charts', 'canaria', 'files', 'crds');
 
 /**
  * Istio's CRDs (fetched from the istio.io/api module by the build script) followed by every CRD of

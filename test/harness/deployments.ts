@@ -57,3 +57,41 @@ export async function markDeploymentReady(
     throw new Error(`Deployment ${namespace}/${name} came back without a status`);
   return updated.status;
 }
+
+/**
+ * Plays the deployment controller for every Deployment of a namespace, in the background: whenever
+ * a spec changes (a new template, a scale), its status soon shows that generation rolled out and
+ * ready, unless its name is in `stuck`.
+ */
+export function startDeploymentController(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  options: { intervalMs?: number; stuck?: Set<string> } = {},
+): { stuck: Set<string>; stop(): Promise<void> } {
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  const stuck = options.stuck ?? new Set<string>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const list = await apps.listNamespacedDeployment({ namespace }).catch(() => undefined);
+      for (const d of list?.items ?? []) {
+        const name = d.metadata?.name ?? '';
+        const replicas = d.spec?.replicas ?? 1;
+        const ready = stuck.has(name) ? 0 : replicas;
+        const current =
+          d.status?.observedGeneration === d.metadata?.generation &&
+          (d.status?.replicas ?? 0) === replicas &&
+          (d.status?.readyReplicas ?? 0) === ready;
+        if (!current) await markDeploymentReady(kubeConfig, namespace, name, ready).catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
+    }
+  })();
+  return {
+    stuck,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}

@@ -41,6 +41,13 @@ export interface TrafficOptions {
   classes: RequestClass[];
   tickMs?: number;
   seed?: number;
+  /**
+   * The pods behind the service, when a subset's labels alone do not say the version (managed mode:
+   * the stable subset selects canaria's primary label). A request to a subset goes to the first
+   * workload whose labels include the subset's; it reports that workload's `version` label and
+   * behaves as `behaviour[workload.behaviour]`. Without it the subset's `version` label is both.
+   */
+  workloads?: () => Promise<{ labels: Record<string, string>; behaviour: string }[]>;
 }
 
 export interface Traffic {
@@ -79,28 +86,52 @@ export function startTraffic(options: TrafficOptions): Traffic {
     }
   };
 
+  // a series must exist at zero for a scrape before Prometheus can see it grow
+  const declaredAt = new Map<string, number>();
+  const ready = (version: string): boolean => {
+    const at = declaredAt.get(version);
+    if (at === undefined) {
+      options.mesh.declare({ namespace: options.namespace, service: options.service, version });
+      declaredAt.set(version, Date.now());
+      return false;
+    }
+    return Date.now() - at > 2_500;
+  };
+
   const tick = async () => {
     const routing = await read();
-    if (!routing) {
+    const workloads = options.workloads ? await options.workloads().catch(() => undefined) : [];
+    if (!routing || !workloads) {
       misses++;
       return;
     }
+    const serve = (
+      labels: Record<string, string> | undefined,
+    ): { version: string; behaves: string } | undefined => {
+      if (!options.workloads)
+        return labels?.version ? { version: labels.version, behaves: labels.version } : undefined;
+      const workload = workloads.find((w) =>
+        Object.entries(labels ?? {}).every(([key, value]) => w.labels[key] === value),
+      );
+      const version = workload?.labels.version;
+      return workload && version && ready(version) ? { version, behaves: workload.behaviour } : undefined;
+    };
     carry += (options.requestsPerSecond * tickMs) / 1000;
     const requests = Math.floor(carry);
     carry -= requests;
-    const counts = new Map<string, { total: number; errors: number }>();
+    const counts = new Map<string, { total: number; errors: number; behaves: string }>();
     for (let i = 0; i < requests; i++) {
       let pick = rng();
       const cls = options.classes.find((c) => (pick -= c.share) < 0) ?? options.classes.at(-1);
       if (!cls) return;
       const result = evaluateRoute(routing.vs, [routing.dr], cls.request);
       if (result.kind !== 'matched') continue;
-      const version = pickDestination(result.destinations, rng())?.labels?.version;
-      if (!version) continue;
-      const c = counts.get(version) ?? { total: 0, errors: 0 };
+      const target = serve(pickDestination(result.destinations, rng())?.labels);
+      if (!target) continue;
+      const c = counts.get(target.version) ?? { total: 0, errors: 0, behaves: target.behaves };
       c.total++;
-      if (rng() < (behaviour[version]?.errorRate ?? 0)) c.errors++;
-      counts.set(version, c);
+      if (rng() < (behaviour[target.behaves]?.errorRate ?? 0)) c.errors++;
+      counts.set(target.version, c);
     }
     for (const [version, c] of counts) {
       options.mesh.inject({
@@ -109,7 +140,7 @@ export function startTraffic(options: TrafficOptions): Traffic {
         version,
         requests: c.total,
         errors: c.errors,
-        latencyMs: behaviour[version]?.latencyMs ?? 20,
+        latencyMs: behaviour[c.behaves]?.latencyMs ?? 20,
       });
       const total = (served[version] ??= { total: 0, errors: 0 });
       total.total += c.total;

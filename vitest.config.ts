@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Three suites: pure unit tests, integration tests against a real Prometheus, and e2e tests against a
-// real kube-apiserver + etcd + Prometheus. The last two start real processes, so their files run one
-// at a time.
+// Four suites: pure unit tests; the chart's (helm, the Dockerfile, the dashboards, and the rendered
+// manifests on a real kube-apiserver); integration tests against a real Prometheus; e2e tests against
+// a real kube-apiserver + etcd + Prometheus. All but the first start real processes, so their files
+// run one at a time.
 export default defineConfig({
   test: {
     projects: [
@@ -20,6 +21,19 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 180_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        // The Helm chart and the Dockerfile: helm lint/template, and the rendered manifests on a real
+        // kube-apiserver (the controller runs there with exactly the chart's RBAC).
+        test: {
+          name: 'chart',
+          include: ['test/chart/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           pool: 'forks',
           poolOptions: { forks: { singleFork: true } },
         },

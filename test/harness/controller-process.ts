@@ -3,60 +3,37 @@
  * a ServiceAccount that has exactly the chart's RBAC, and its logs kept for the test to read.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  RbacAuthorizationV1Api,
-  type KubeConfig,
-  type V1PolicyRule,
-} from '@kubernetes/client-node';
+import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { waitForAccess } from './access.js';
+import { Applier } from './apply.js';
+import { RBAC_KINDS, renderManifests } from './helm.js';
 import type { KubeEnv, ServiceAccountRef } from './kube-env.js';
 import { freePort } from './ports.js';
 import { waitUntil } from './wait.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const rules = (file: string): V1PolicyRule[] =>
-  parse(readFileSync(join(ROOT, 'charts', 'canaria', 'files', file), 'utf8')) as V1PolicyRule[];
 
-/** A ServiceAccount with the chart's ClusterRole, and its leader-election Role in `namespace`. */
+/**
+ * A ServiceAccount with exactly the RBAC the Helm chart renders for a cluster-wide install into
+ * `namespace` (`helm template`, then its ServiceAccount, ClusterRole, Roles and bindings applied), so
+ * a permission the controller needs and the chart lacks fails the e2e suite.
+ */
 export async function controllerServiceAccount(env: KubeEnv, namespace: string): Promise<ServiceAccountRef> {
-  const admin = env.adminKubeConfig();
-  const core = admin.makeApiClient(CoreV1Api);
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const name = 'canaria';
-  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(ignoreExists);
-  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
-  const subjects = [{ kind: 'ServiceAccount', name, namespace }];
-  await rbac.createClusterRole({
-    body: { metadata: { name: `canaria-${namespace}` }, rules: rules('rbac-rules.yaml') },
-  });
-  await rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name: `canaria-${namespace}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `canaria-${namespace}` },
-      subjects,
-    },
-  });
-  await rbac.createNamespacedRole({
+  // The release is named after the namespace: its ClusterRole must not clash with another world's.
+  const manifests = await renderManifests({
+    release: `canaria-${namespace}`,
     namespace,
-    body: { metadata: { name: 'canaria-leader-election' }, rules: rules('leader-election-rules.yaml') },
+    values: { 'serviceAccount.name': name },
   });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name: 'canaria-leader-election' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'canaria-leader-election' },
-      subjects,
-    },
-  });
-  return { namespace, name };
-}
-
-function ignoreExists(err: unknown): void {
-  if ((err as { code?: number }).code !== 409) throw err;
+  const applier = new Applier(env.admin);
+  await applier.mustApply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  for (const manifest of manifests.filter((m) => m.kind === 'ServiceAccount' || RBAC_KINDS.includes(m.kind)))
+    await applier.mustApply(manifest);
+  const account = { namespace, name };
+  await waitForAccess(env, account, { verb: 'list', group: 'canaria.dev', resource: 'canaryreleases' });
+  return account;
 }
 
 export interface ControllerProcess {

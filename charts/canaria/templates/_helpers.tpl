@@ -1,0 +1,81 @@
+{{/* The chart name, or nameOverride. */}}
+{{- define "canaria.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The prefix of every resource name: the release name, with the chart name unless it contains it. */}}
+{{- define "canaria.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "canaria.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "canaria.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "canaria.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "canaria.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "canaria.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: canaria
+{{- end -}}
+
+{{- define "canaria.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "canaria.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "canaria.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+RBAC rules read from one of the chart's files/rbac-*.yaml, the single source of the controller's
+permissions, as a YAML list. A file that is missing or is not a list of rules fails the render.
+*/}}
+{{- define "canaria.rules" -}}
+{{- $file := .file -}}
+{{- $text := .context.Files.Get $file -}}
+{{- if not $text -}}
+{{- fail (printf "%s is missing from the chart" $file) -}}
+{{- end -}}
+{{- $rules := fromYamlArray $text -}}
+{{- range $rules -}}
+{{- if not (and (kindIs "map" .) (hasKey . "verbs") (hasKey . "resources")) -}}
+{{- fail (printf "%s must be a YAML list of RBAC rules (apiGroups, resources, verbs); found %v" $file .) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/* The rules on namespaced resources: granted cluster-wide, or in each watched namespace. */}}
+{{- define "canaria.namespacedRules" -}}
+{{- include "canaria.rules" (dict "context" . "file" "files/rbac-rules.yaml") }}
+{{- if .Values.trackSecrets }}
+{{ include "canaria.rules" (dict "context" . "file" "files/rbac-secrets-rules.yaml") }}
+{{- end -}}
+{{- end -}}
+
+{{/* Who the chart's roles are bound to: the controller's ServiceAccount. */}}
+{{- define "canaria.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "canaria.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end -}}

@@ -1,0 +1,438 @@
+/**
+ * The Helm chart as helm renders it: lint and template with the defaults and every variant, and what
+ * the rendered objects must say (hardened pod, probes, flags the controller knows, RBAC exactly from
+ * the chart's rule files, CRDs, keep policy, templates, dashboards). Needs only the helm binary.
+ */
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { SETTINGS } from '../../src/controller/config.js';
+import { REPO_ROOT } from '../harness/e2e-paths.js';
+import {
+  CHART_DIR,
+  lintChart,
+  renderChart,
+  renderManifests,
+  type Manifest,
+  type Values,
+} from '../harness/helm.js';
+import { parseDockerfile } from './dockerfile.js';
+import { VARIANTS, WATCHED } from './variants.js';
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  ports: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: Record<string, unknown>;
+}
+
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+}
+
+const SERVED_TEMPLATES_API = 'canaria.dev/v1alpha1/ClusterAnalysisTemplate';
+const rulesFile = (file: string): Rule[] =>
+  parse(readFileSync(join(CHART_DIR, 'files', file), 'utf8')) as Rule[];
+const byKind = (manifests: Manifest[], kind: string): Manifest[] => manifests.filter((m) => m.kind === kind);
+const one = (manifests: Manifest[], kind: string, name?: string): Manifest => {
+  const found = byKind(manifests, kind).filter((m) => name === undefined || m.metadata.name === name);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0]!;
+};
+const podSpec = (manifests: Manifest[]): PodSpec =>
+  (one(manifests, 'Deployment').spec as { template: { spec: PodSpec } }).template.spec;
+const controller = (manifests: Manifest[]): Container => podSpec(manifests).containers[0]!;
+const rulesOf = (role: Manifest): Rule[] => role.rules as Rule[];
+const grants = (rules: Rule[], resource: string): string[] =>
+  rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs);
+
+describe('the Helm chart', () => {
+  const rendered = new Map<string, Manifest[]>();
+
+  beforeAll(async () => {
+    for (const [name, values] of Object.entries(VARIANTS))
+      rendered.set(name, await renderManifests({ values }));
+  });
+
+  const variant = (name: keyof typeof VARIANTS): Manifest[] => rendered.get(name)!;
+
+  it.each(Object.entries(VARIANTS))('passes helm lint --strict: %s', async (_name, values) => {
+    const result = await lintChart({ values });
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it('runs the controller hardened: numeric non-root user (the image), read-only root, no capabilities', () => {
+    const pod = podSpec(variant('default'));
+    const container = controller(variant('default'));
+    const image = parseDockerfile(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')).stages.at(-1)!;
+    const imageUser = image.instructions
+      .filter((i) => i.keyword === 'USER')
+      .at(-1)!
+      .args.split(':')[0];
+    for (const context of [pod.securityContext, container.securityContext]) {
+      expect(context).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(context.runAsUser).toBe(Number(imageUser));
+    }
+    expect(container.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(Object.keys(container.resources.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
+    expect(Object.keys(container.resources.limits ?? {})).toContain('memory');
+  });
+
+  it('probes /healthz and /readyz on the port the controller serves them on', () => {
+    const container = controller(variant('default'));
+    const port = container.ports.find((p) => p.name === 'http-metrics')!;
+    expect(container.args).toContain(`--metrics-port=${port.containerPort}`);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http-metrics' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
+  });
+
+  it('elects a leader on a Lease in its namespace, as its own pod', () => {
+    const container = controller(variant('default'));
+    expect(container.args).toContain('--leader-elect=true');
+    const fieldOf = (env: string) =>
+      container.env.find((e) => e.name === env)?.valueFrom?.fieldRef?.fieldPath;
+    expect(fieldOf(SETTINGS.leaderElectionNamespace.env)).toBe('metadata.namespace');
+    expect(fieldOf(SETTINGS.identity.env)).toBe('metadata.name');
+    expect(one(variant('default'), 'Deployment').spec).toMatchObject({ replicas: 2 });
+    expect(one(variant('everything set'), 'Deployment').spec).toMatchObject({ replicas: 3 });
+  });
+
+  it.each(Object.entries(VARIANTS))('passes only flags the controller knows: %s', (name) => {
+    const known = new Set(Object.values(SETTINGS).map((s) => s.flag));
+    for (const arg of controller(variant(name)).args) {
+      expect(known, `${arg} is a flag of canaria controller`).toContain(arg.split('=')[0]);
+    }
+    for (const env of controller(variant(name)).env.filter((e) => e.name.startsWith('CANARIA_'))) {
+      expect(Object.values(SETTINGS).map((s) => s.env)).toContain(env.name);
+    }
+  });
+
+  it('uses the chart appVersion as the image tag, or the digest when pinned', () => {
+    const chart = parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(chart.appVersion, 'Chart.yaml appVersion follows package.json version').toBe(pkg.version);
+    expect(controller(variant('default')).image).toBe(`canaria:${chart.appVersion}`);
+    expect(controller(variant('everything set')).image).toBe(`canaria@sha256:${'0'.repeat(64)}`);
+  });
+
+  it('wires Prometheus authentication to files and variables the controller reads', () => {
+    const container = controller(variant('everything set'));
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        '--prometheus-url=https://mimir.monitoring:8080/prometheus',
+        '--prometheus-header=X-Scope-OrgID: team-a',
+        '--prometheus-bearer-token-file=/var/run/canaria/prometheus-token/token',
+        '--prometheus-ca-file=/var/run/canaria/prometheus-ca/ca.crt',
+        '--leader-election-id=canaria-blue',
+      ]),
+    );
+    expect(container.env.map((e) => e.name)).toEqual(
+      expect.arrayContaining([
+        SETTINGS.prometheusUsername.env,
+        SETTINGS.prometheusPassword.env,
+        'NODE_OPTIONS',
+      ]),
+    );
+  });
+
+  it('grants cluster-wide exactly the rules of files/rbac-rules.yaml and rbac-cluster-rules.yaml', () => {
+    const manifests = variant('default');
+    const role = one(manifests, 'ClusterRole');
+    expect(rulesOf(role)).toEqual([...rulesFile('rbac-rules.yaml'), ...rulesFile('rbac-cluster-rules.yaml')]);
+    expect(byKind(manifests, 'Role').map((r) => r.metadata.name)).toEqual(['canaria-leader-election']);
+    expect(rulesOf(one(manifests, 'Role'))).toEqual(rulesFile('leader-election-rules.yaml'));
+    expect(controller(manifests).args.some((a) => a.startsWith('--namespaces'))).toBe(false);
+    const account = one(manifests, 'ServiceAccount').metadata.name;
+    expect(podSpec(manifests).serviceAccountName).toBe(account);
+    for (const binding of [...byKind(manifests, 'ClusterRoleBinding'), ...byKind(manifests, 'RoleBinding')]) {
+      expect(binding.subjects).toEqual([
+        { kind: 'ServiceAccount', name: account, namespace: 'canaria-system' },
+      ]);
+    }
+  });
+
+  it('grants a watched-namespaces install its namespaced rules in each namespace only', () => {
+    const manifests = variant('namespaced');
+    expect(controller(manifests).args).toContain(`--namespaces=${WATCHED.join(',')}`);
+    expect(rulesOf(one(manifests, 'ClusterRole'))).toEqual(rulesFile('rbac-cluster-rules.yaml'));
+    for (const namespace of WATCHED) {
+      const role = byKind(manifests, 'Role').find((r) => r.metadata.namespace === namespace)!;
+      expect(rulesOf(role)).toEqual(rulesFile('rbac-rules.yaml'));
+      const binding = byKind(manifests, 'RoleBinding').find((r) => r.metadata.namespace === namespace)!;
+      expect(binding.roleRef).toEqual({
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'Role',
+        name: role.metadata.name,
+      });
+    }
+    expect(
+      byKind(manifests, 'Role')
+        .map((r) => r.metadata.namespace)
+        .sort(),
+    ).toEqual(['canaria-system', ...WATCHED].sort());
+  });
+
+  it.each(['default', 'namespaced'] as const)(
+    'gives the controller no access to Secrets without trackSecrets: %s',
+    (name) => {
+      const manifests = variant(name);
+      for (const role of [...byKind(manifests, 'ClusterRole'), ...byKind(manifests, 'Role')]) {
+        expect(grants(rulesOf(role), 'secrets'), `${role.kind} ${role.metadata.name}`).toEqual([]);
+        expect(rulesOf(role).flatMap((r) => [...r.resources, ...r.verbs])).not.toContain('*');
+      }
+      expect(controller(manifests).args).not.toContain('--track-secrets=true');
+    },
+  );
+
+  it('lets the controller watch Secrets where it watches, and tells it so, with trackSecrets', () => {
+    const secretRules = rulesFile('rbac-secrets-rules.yaml');
+    const cluster = variant('trackSecrets on');
+    expect(rulesOf(one(cluster, 'ClusterRole'))).toEqual(expect.arrayContaining(secretRules));
+    expect(controller(cluster).args).toContain('--track-secrets=true');
+    const namespaced = variant('namespaced with trackSecrets');
+    expect(grants(rulesOf(one(namespaced, 'ClusterRole')), 'secrets')).toEqual([]);
+    for (const namespace of WATCHED) {
+      const role = byKind(namespaced, 'Role').find((r) => r.metadata.namespace === namespace)!;
+      expect(rulesOf(role)).toEqual([...rulesFile('rbac-rules.yaml'), ...secretRules]);
+    }
+  });
+
+  it('installs the generated CRDs, kept on uninstall unless keepCRDs is false', () => {
+    const files = readdirSync(join(CHART_DIR, 'files', 'crds')).filter((f) => f.endsWith('.yaml'));
+    const generated = files.map(
+      (f) => parse(readFileSync(join(CHART_DIR, 'files', 'crds', f), 'utf8')) as Manifest,
+    );
+    const crds = byKind(variant('default'), 'CustomResourceDefinition');
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual(generated.map((c) => c.metadata.name).sort());
+    for (const crd of crds) {
+      const source = generated.find((g) => g.metadata.name === crd.metadata.name)!;
+      // the body as generated; the chart only adds its labels and the keep policy
+      expect(crd.spec).toEqual(source.spec);
+      expect(crd.metadata.labels).toMatchObject({
+        ...source.metadata.labels,
+        'app.kubernetes.io/managed-by': 'Helm',
+      });
+      expect(crd.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    }
+    for (const crd of byKind(variant('everything set'), 'CustomResourceDefinition'))
+      expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBeUndefined();
+    expect(byKind(variant('CRDs off'), 'CustomResourceDefinition')).toEqual([]);
+  });
+
+  it('installs the default ClusterAnalysisTemplates, a copy of analysis-templates/ in the repository', async () => {
+    const root = join(REPO_ROOT, 'analysis-templates');
+    const copy = join(CHART_DIR, 'files', 'analysis-templates');
+    const fix = `copy them again: cp analysis-templates/*.yaml charts/canaria/files/analysis-templates/`;
+    expect(readdirSync(copy).sort(), fix).toEqual(readdirSync(root).sort());
+    for (const file of readdirSync(root))
+      expect(readFileSync(join(copy, file), 'utf8'), `${file}: ${fix}`).toBe(
+        readFileSync(join(root, file), 'utf8'),
+      );
+
+    const expected = readdirSync(root).map((f) => parse(readFileSync(join(root, f), 'utf8')) as Manifest);
+    const served = await renderManifests({ apiVersions: [SERVED_TEMPLATES_API] });
+    const templates = byKind(served, 'ClusterAnalysisTemplate');
+    expect(templates.map((t) => t.metadata.name).sort()).toEqual(expected.map((t) => t.metadata.name).sort());
+    for (const template of templates) {
+      expect(template.spec).toEqual(expected.find((e) => e.metadata.name === template.metadata.name)!.spec);
+      expect(template.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+    }
+    const off = await renderManifests({ values: { 'analysisTemplates.enabled': false } });
+    expect(byKind(off, 'ClusterAnalysisTemplate')).toEqual([]);
+  });
+
+  it('makes the templates a post-install hook the next upgrade adopts when the CRDs come with the release', () => {
+    // helm maps every object to an API before creating any: without the CRDs served, a
+    // ClusterAnalysisTemplate can only be created after them, as a hook
+    for (const template of byKind(variant('default'), 'ClusterAnalysisTemplate')) {
+      expect(template.metadata.annotations).toEqual({
+        'helm.sh/hook': 'post-install',
+        'meta.helm.sh/release-name': 'canaria',
+        'meta.helm.sh/release-namespace': 'canaria-system',
+      });
+      expect(template.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+    }
+  });
+
+  it('puts each Grafana dashboard in a ConfigMap labelled for the dashboard sidecar', () => {
+    const dashboards = readdirSync(join(CHART_DIR, 'dashboards')).filter((f) => f.endsWith('.json'));
+    expect(dashboards.length).toBeGreaterThan(0);
+    const maps = byKind(variant('default'), 'ConfigMap');
+    expect(maps).toHaveLength(dashboards.length);
+    for (const file of dashboards) {
+      const map = maps.find((m) => Object.keys(m.data as object).includes(file))!;
+      expect(map.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+      expect(map.metadata.namespace).toBe('canaria-system');
+      const json = (map.data as Record<string, string>)[file]!;
+      expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(join(CHART_DIR, 'dashboards', file), 'utf8')));
+    }
+    for (const map of byKind(variant('everything set'), 'ConfigMap')) {
+      expect(map.metadata.namespace).toBe('monitoring');
+      expect(map.metadata.annotations).toEqual({ grafana_folder: 'canaria' });
+    }
+  });
+
+  it('serves /metrics through a Service, and a ServiceMonitor that keeps the release labels when asked', () => {
+    const service = one(variant('default'), 'Service');
+    const pod = one(variant('default'), 'Deployment').spec as { template: { metadata: { labels: object } } };
+    expect(pod.template.metadata.labels).toMatchObject((service.spec as { selector: object }).selector);
+    expect((service.spec as { ports: unknown[] }).ports).toEqual([
+      { name: 'http-metrics', port: 8080, targetPort: 'http-metrics', protocol: 'TCP' },
+    ]);
+    expect(byKind(variant('default'), 'ServiceMonitor')).toEqual([]);
+    const monitor = one(variant('ServiceMonitor on'), 'ServiceMonitor');
+    expect(monitor.metadata.labels).toMatchObject({ release: 'monitoring' });
+    expect(monitor.spec).toMatchObject({
+      selector: { matchLabels: (service.spec as { selector: object }).selector },
+      endpoints: [{ port: 'http-metrics', path: '/metrics', honorLabels: true }],
+    });
+  });
+
+  it('keeps a replica through voluntary disruptions', () => {
+    const budget = one(variant('default'), 'PodDisruptionBudget');
+    const deployment = one(variant('default'), 'Deployment');
+    expect(budget.spec).toEqual({
+      maxUnavailable: 1,
+      selector: (deployment.spec as { selector: object }).selector,
+    });
+  });
+
+  it('puts every namespaced object in the release namespace or one it was told', () => {
+    for (const [name, manifests] of rendered) {
+      for (const manifest of manifests) {
+        if (
+          [
+            'CustomResourceDefinition',
+            'ClusterRole',
+            'ClusterRoleBinding',
+            'ClusterAnalysisTemplate',
+          ].includes(manifest.kind)
+        )
+          expect(manifest.metadata.namespace, `${name}: ${manifest.kind}`).toBeUndefined();
+        else
+          expect(['canaria-system', 'monitoring', ...WATCHED], `${name}: ${manifest.kind}`).toContain(
+            manifest.metadata.namespace,
+          );
+      }
+    }
+  });
+
+  it('documents every value in values.yaml', () => {
+    expect(undocumentedValues(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'))).toEqual([]);
+    // and the check itself sees a key without a comment
+    expect(undocumentedValues('# -- documented\na: 1\ngroup:\n  # -- documented\n  b: 2\n  c: 3\n')).toEqual([
+      'line 6: c: 3',
+    ]);
+  });
+});
+
+/**
+ * values.yaml keys without a comment. A key is documented by the comment right above it, by a
+ * documented key it belongs to (a default such as resources.requests), or is a group of keys that
+ * are documented themselves.
+ */
+function undocumentedValues(text: string): string[] {
+  const lines = text.split('\n');
+  const parents: { indent: number; documented: boolean }[] = [];
+  return lines.flatMap((line, index) => {
+    const key = /^(\s*)[A-Za-z][\w.-]*:/.exec(line);
+    if (key === null) return [];
+    const indent = key[1]!.length;
+    while (parents.length > 0 && parents.at(-1)!.indent >= indent) parents.pop();
+    const documented = (lines[index - 1] ?? '').trim().startsWith('#');
+    const covered = documented || parents.some((p) => p.documented) || /:\s*$/.test(line);
+    parents.push({ indent, documented });
+    return covered ? [] : [`line ${index + 1}: ${line.trim()}`];
+  });
+}
+
+describe('the chart broken on purpose', () => {
+  let copy: string;
+
+  beforeAll(() => {
+    copy = mkdtempSync(join(tmpdir(), 'canaria-chart-'));
+  });
+
+  afterAll(() => {
+    rmSync(copy, { recursive: true, force: true });
+  });
+
+  /** A copy of the chart with one file changed. */
+  function chartWith(file: string, change: (text: string) => string): string {
+    const dir = join(copy, `${basename(file)}-${Math.random().toString(36).slice(2)}`);
+    cpSync(CHART_DIR, dir, { recursive: true });
+    const path = join(dir, file);
+    const text = readFileSync(path, 'utf8');
+    const changed = change(text);
+    if (changed === text) throw new Error(`the change to ${file} changed nothing`);
+    writeFileSync(path, changed);
+    return dir;
+  }
+
+  const checks = async (chartDir: string, values: Values = {}) => ({
+    lint: await lintChart({ chartDir, values }),
+    template: await renderChart({ chartDir, values }),
+  });
+
+  it('fails lint and template on a template that does not parse', async () => {
+    const dir = chartWith('templates/deployment.yaml', (t) =>
+      t.replace('{{- with .Values.podAnnotations }}', '{{- with .Values.podAnnotations'),
+    );
+    const { lint, template } = await checks(dir);
+    expect(lint.ok).toBe(false);
+    expect(template.ok).toBe(false);
+    expect(template.output).toMatch(/deployment\.yaml/);
+  });
+
+  it('fails lint and template on a template that renders invalid YAML', async () => {
+    const dir = chartWith('templates/service.yaml', (t) =>
+      t.replace('  type: {{ .Values.service.type }}', 'type: [{{ .Values.service.type }}'),
+    );
+    const { lint, template } = await checks(dir);
+    expect(lint.ok).toBe(false);
+    expect(template.ok).toBe(false);
+  });
+
+  // helm lint only logs a template's `fail`; helm template is what refuses these charts
+  it('fails when a rule file is not a list of rules', async () => {
+    const dir = chartWith('files/rbac-rules.yaml', (t) => `${t}\n- resources: [pods]\n`);
+    const { template } = await checks(dir);
+    expect(template.ok).toBe(false);
+    expect(template.output).toMatch(/files\/rbac-rules\.yaml must be a YAML list of RBAC rules/);
+  });
+
+  it('fails with trackSecrets when the Secrets rule file is missing', async () => {
+    const dir = chartWith('files/rbac-secrets-rules.yaml', () => '');
+    const { template } = await checks(dir, { trackSecrets: true });
+    expect(template.ok).toBe(false);
+    expect(template.output).toMatch(/files\/rbac-secrets-rules\.yaml is missing from the chart/);
+  });
+
+  it('fails when a default template is not a ClusterAnalysisTemplate', async () => {
+    const dir = chartWith('files/analysis-templates/error-ratio.yaml', (t) =>
+      t.replace('kind: ClusterAnalysisTemplate', 'kind: AnalysisTemplate'),
+    );
+    const { template } = await checks(dir);
+    expect(template.output).toMatch(/error-ratio\.yaml: expected a ClusterAnalysisTemplate/);
+  });
+});

@@ -1,0 +1,32 @@
+/** The values the chart's tests render it with: the defaults and the variants users pick. */
+import type { Values } from '../harness/helm.js';
+
+export const WATCHED = ['team-a', 'team-b'];
+
+export const VARIANTS: Record<string, Values> = {
+  default: {},
+  namespaced: { watchNamespaces: WATCHED },
+  'CRDs off': { installCRDs: false },
+  'ServiceMonitor on': { 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'monitoring' } },
+  'trackSecrets on': { trackSecrets: true },
+  'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
+  'everything set': {
+    watchNamespaces: WATCHED,
+    trackSecrets: true,
+    keepCRDs: false,
+    replicaCount: 3,
+    'image.digest': `sha256:${'0'.repeat(64)}`,
+    'prometheus.url': 'https://mimir.monitoring:8080/prometheus',
+    'prometheus.headers': ['X-Scope-OrgID: team-a'],
+    'prometheus.bearerToken.secretName': 'prometheus-token',
+    'prometheus.basicAuth.secretName': 'prometheus-basic-auth',
+    'prometheus.ca.configMapName': 'prometheus-ca',
+    'serviceMonitor.enabled': true,
+    'dashboards.namespace': 'monitoring',
+    'dashboards.annotations': { grafana_folder: 'canaria' },
+    extraArgs: ['--leader-election-id=canaria-blue'],
+    extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }],
+    podAnnotations: { 'example.com/team': 'platform' },
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'platform', effect: 'NoSchedule' }],
+  },
+};

@@ -100,7 +100,9 @@ describe('Reconciler on an in-memory cluster', () => {
     expect(exposition).toContain(
       'canaria_release_phase{namespace="default",name="reviews",phase="Succeeded"} 1',
     );
-    expect(exposition).toMatch(/canaria_analysis_total\{result="Pass"\} [1-9]/);
+    expect(exposition).toMatch(
+      /canaria_analysis_total\{namespace="default",name="reviews",result="Pass"\} [1-9]/,
+    );
   });
 
   it('rolls a failing canary back to 0 with a Warning Event that carries the numbers', async () => {

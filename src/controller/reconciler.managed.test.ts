@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import type { Measurement } from '../analysis/types.js';
-import type { MemoryKube } from '../kube/memory.js';
-import type { Deployment, KubeObject } from '../kube/resources.js';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { MemoryKube } from '../kube/memory.js';
+import type { Deployment, Kind, KubeObject } from '../kube/resources.js';
+import { loadTemplates } from '../../test/harness/templates.js';
 import { FINALIZER, PRIMARY_LABEL, REVISION_ANNOTATION } from '../managed/labels.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { counts, requests } from '../../test/builders/release.js';
@@ -86,6 +89,23 @@ async function initialized(kube: MemoryKube, options?: Parameters<typeof harness
 }
 
 describe('managed mode on an in-memory cluster', () => {
+  it('runs the README example: examples/managed-podinfo.yaml initializes, then rolls out an image change', async () => {
+    const kube = new MemoryKube();
+    const example = readFileSync(new URL('../../examples/managed-podinfo.yaml', import.meta.url), 'utf8');
+    for (const doc of parseAllDocuments(example)) {
+      const object = doc.toJS() as KubeObject;
+      kube.apply(object.kind as Kind, { ...object, metadata: { ...object.metadata, namespace: NAMESPACE } });
+    }
+    for (const { template } of loadTemplates()) kube.apply('ClusterAnalysisTemplate', template);
+    const h = await initialized(kube);
+    setImage(kube, 'ghcr.io/stefanprodan/podinfo:6.7.1');
+    const weights = await h.runUntil(
+      () => h.status()?.phase === 'Succeeded' && h.target().spec?.replicas === 0,
+    );
+    expect(weights).toEqual(['100/0', '90/10', '50/50', '100/0']);
+    expect(image(h.primary())).toBe('ghcr.io/stefanprodan/podinfo:6.7.1');
+  });
+
   it('bootstraps: a ready primary copy, subsets that tell the two apart, all traffic on it, the user Deployment at zero', async () => {
     const kube = podinfoCluster();
     const h = harness(kube);

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { destinationRule, route, to, virtualService } from '../../test/fixtures/seeds/builders.js';
 import { lintDocuments, type LintInput } from './lint.js';
 import type { HttpRoute } from './types.js';
@@ -162,5 +164,17 @@ describe('lintDocuments', () => {
     const vs = virtualService([route([to('v1', 0), to('v2', 0)])]);
     const [finding] = lintDocuments([{ file: 'vs.yaml', doc: vs, line: (path) => path.length * 10 }]);
     expect(finding).toMatchObject({ file: 'vs.yaml', line: 40 });
+  });
+
+  it('leaves the subsets a managed-mode release labels itself alone, and warns about them otherwise', () => {
+    const docs = parseAllDocuments(
+      readFileSync(new URL('../../examples/managed-podinfo.yaml', import.meta.url), 'utf8'),
+    ).map((doc) => doc.toJS() as unknown);
+    expect(lint(...docs)).toEqual([]);
+    const withoutRelease = docs.filter((doc) => (doc as { kind: string }).kind !== 'CanaryRelease');
+    expect(summary(...withoutRelease)).toEqual([
+      'warning spec.subsets[0].labels',
+      'warning spec.subsets[1].labels',
+    ]);
   });
 });

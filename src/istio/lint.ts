@@ -244,7 +244,8 @@ function lintPropagation(vs: VirtualService, all: readonly VirtualService[], rep
   });
 }
 
-function lintDestinationRule(dr: DestinationRule, report: Report): void {
+/** `managedSubsets`: subsets whose labels a managed-mode release writes, so their labels are not the user's. */
+function lintDestinationRule(dr: DestinationRule, report: Report, managedSubsets: ReadonlySet<string>): void {
   const seen = new Set<string>();
   (dr.spec.subsets ?? []).forEach((s, i) => {
     if (seen.has(s.name)) {
@@ -258,7 +259,8 @@ function lintDestinationRule(dr: DestinationRule, report: Report): void {
     seen.add(s.name);
   });
   // a subset without labels may be meant (all pods); two subsets with the same labels never are
-  for (const p of overlappingSubsets(dr)) {
+  const userSubsets = (dr.spec.subsets ?? []).map((x) => x.name).filter((name) => !managedSubsets.has(name));
+  for (const p of overlappingSubsets(dr, userSubsets)) {
     report(p.rule === 'subset-unlabeled' ? 'warning' : 'error', p.path, p.message, p.fix);
   }
 }
@@ -295,6 +297,8 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
   const rules = destinationRules.map((d) => d.resource);
   const services = virtualServices.map((v) => v.resource);
   let istioVersion = options.istioVersion;
+  /** By `namespace/name` of a DestinationRule. */
+  const managedSubsets = new Map<string, Set<string>>();
 
   for (const input of releases) {
     const parsed = parseCanaryRelease(input.doc);
@@ -315,8 +319,15 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
     const dr = destinationRules.find(
       (d) => d.resource.metadata.name === istio.destinationRule.name && namespaceOf(d.resource) === namespace,
     );
+    if (release.spec.targetRef) {
+      managedSubsets.set(
+        `${namespace}/${istio.destinationRule.name}`,
+        new Set([istio.stableSubset, istio.canarySubset]),
+      );
+    }
     if (!vs || !dr) continue;
-    for (const p of routingTargetProblems(vs.resource, dr.resource, istio)) {
+    const subsetLabelsManaged = release.spec.targetRef !== undefined;
+    for (const p of routingTargetProblems(vs.resource, dr.resource, istio, { subsetLabelsManaged })) {
       // these are reported below for the resources that hold them, release or not
       if (['misplaced-weight', 'subset-unlabeled', 'subset-twin', 'weight-sum'].includes(p.rule)) continue;
       const target = p.resource === 'VirtualService' ? vs : { input, label };
@@ -333,7 +344,10 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
     lintSubsets(vs, rules, report);
     lintPropagation(vs, services, report);
   }
-  for (const { input, resource, label } of destinationRules)
-    lintDestinationRule(resource, reporter(findings, input, label));
+  for (const { input, resource, label } of destinationRules) {
+    const managed =
+      managedSubsets.get(`${namespaceOf(resource)}/${resource.metadata.name}`) ?? new Set<string>();
+    lintDestinationRule(resource, reporter(findings, input, label), managed);
+  }
   return findings;
 }

@@ -24,7 +24,7 @@ import type { Deployment, KubeObject } from '../kube/resources.js';
 import { jsonEqual } from '../kube/json-patch.js';
 import { ownedBy, primaryName, REVISION_ANNOTATION } from '../managed/labels.js';
 import { promotedTemplate } from '../managed/primary.js';
-import { revisionLabelKey, workloadRevision } from '../managed/revision.js';
+import { referencedConfigs, revisionLabelKey, workloadRevision } from '../managed/revision.js';
 import { desiredSubsets, subsetsPointed, type SubsetLabels } from '../managed/subsets.js';
 
 /** What one reconcile reads about a release, all from the caches. */
@@ -342,6 +342,11 @@ function observeManaged(
       ? 'untracked'
       : kube.get(ref.kind, { namespace, name: ref.name }),
   );
+  const untrackedSecrets = options.trackSecrets
+    ? []
+    : referencedConfigs(target.spec?.template?.spec)
+        .filter((ref) => ref.kind === 'Secret')
+        .map((ref) => ref.name);
   const subsets = desiredSubsets(spec.trafficRouting.istio, revisionKey, canaryValue);
   observations.canaryRevision = revision;
   observations.canaryReady = deploymentReady(target);
@@ -352,6 +357,7 @@ function observeManaged(
     primaryReplicas: Math.max(1, primary?.spec?.replicas ?? target.spec?.replicas ?? 1),
     canaryReplicas: target.spec?.replicas ?? 1,
     subsetsPointed: subsetsPointed(dr, subsets),
+    untrackedSecrets,
     templateRevertible:
       primary !== undefined && !jsonEqual(promotedTemplate(primary) ?? {}, target.spec?.template ?? {}),
   };

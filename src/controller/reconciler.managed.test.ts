@@ -27,6 +27,7 @@ const failing = (): Measurement => requests(counts(1000, 100), counts(9000, 20))
 /** The controller and the deployment controller taking turns on a virtual clock. */
 function harness(kube: MemoryKube, options: { answer?: () => Measurement; trackSecrets?: boolean } = {}) {
   let now = new Date('2026-11-21T10:00:00Z');
+  kube.clock = () => now;
   let answer = options.answer ?? healthy;
   const reconciler = new Reconciler({
     kube,
@@ -272,6 +273,19 @@ describe('managed mode on an in-memory cluster', () => {
     );
   });
 
+  it('lets a deleted release go after the progress deadline when the user Deployment never becomes ready, keeping traffic on the primary', async () => {
+    const kube = podinfoCluster(
+      managedSpecInput({ progressDeadline: '2m', managed: { cleanupOnDelete: true } }),
+    );
+    const h = await initialized(kube);
+    h.stuck.add('podinfo');
+    await kube.delete('CanaryRelease', { namespace: NAMESPACE, name: 'podinfo' });
+    await h.runUntil(() => h.get('CanaryRelease', 'podinfo') === undefined);
+    expect(h.weights()).toBe('100/0');
+    expect(h.primary()).toBeDefined();
+    expect(kube.events.at(-1)?.event).toMatchObject({ severity: 'Warning', reason: 'RestoreTimedOut' });
+  });
+
   it('keeps the primary on deletion unless asked to clean up', async () => {
     const kube = podinfoCluster();
     const h = await initialized(kube);
@@ -318,6 +332,12 @@ describe('managed mode on an in-memory cluster', () => {
       const h = await initialized(kube, { trackSecrets });
       kube.apply('Secret', { metadata: { name: 'token', namespace: NAMESPACE }, data: { t: 'Yg==' } });
       await h.runUntil(() => true);
+      const note = h.status()?.conditions?.find((c) => c.type === 'SecretsTracked');
+      if (trackSecrets) expect(note).toBeUndefined();
+      else
+        expect(note?.message).toMatch(
+          /reads Secret token, whose changes do not start a rollout: run the controller with --track-secrets/,
+        );
       expect(h.status()?.phase, `trackSecrets ${String(trackSecrets)}`).toBe(
         trackSecrets ? 'Progressing' : 'Succeeded',
       );

@@ -15,7 +15,7 @@ import { releaseWindowOpen } from './release-window.js';
 import { rolloutSpecHash } from './spec-hash.js';
 import { fullCanaryRouting, routingForStep, stableRouting, stepKind, unitsToPercent } from './steps.js';
 import { Draft, IDLE_RECHECK_MS, ms, StatusDraft } from './draft.js';
-import { initialize, promoteManaged, scaleCanaryUp, settleManaged } from './managed.js';
+import { initialize, noteSecrets, promoteManaged, scaleCanaryUp, settleManaged } from './managed.js';
 import type { Decision, Observations } from './types.js';
 
 export { DECISION_HISTORY, IDLE_RECHECK_MS, ROUTING_RECHECK_MS } from './draft.js';
@@ -73,6 +73,7 @@ export function decide(
   if (d.status.phase === 'Failed') delete d.status.phase;
 
   const managed = obs.managed;
+  if (managed) noteSecrets(d, managed);
   if (managed && initialize(d, managed)) return d.result();
   const started = startOnChange(d);
   if (!handleRequest(d) && !started && d.status.phase !== 'Initializing') {

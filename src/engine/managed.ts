@@ -72,6 +72,26 @@ export function initialize(d: Draft, m: ManagedObservations): boolean {
   return true;
 }
 
+/** Says, as a condition, when a change of a Secret the pods read would go unnoticed. */
+export function noteSecrets(d: Draft, m: ManagedObservations): void {
+  const tracked = d.status.conditions?.find((c) => c.type === 'SecretsTracked');
+  if (m.untrackedSecrets.length) {
+    d.condition(
+      'SecretsTracked',
+      'False',
+      'SecretsNotWatched',
+      `the pod template reads Secret ${m.untrackedSecrets.join(', ')}, whose changes do not start a rollout: run the controller with --track-secrets (chart: trackSecrets=true)`,
+    );
+  } else if (tracked) {
+    d.condition(
+      'SecretsTracked',
+      'True',
+      'Tracked',
+      'every Secret the pod template reads counts in its revision',
+    );
+  }
+}
+
 /** During a rollout the user's Deployment runs the canary: as many pods as the primary, if it has none. */
 export function scaleCanaryUp(d: Draft, m: ManagedObservations): void {
   if (m.canaryReplicas > 0) return;

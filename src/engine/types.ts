@@ -46,6 +46,8 @@ export interface ManagedObservations {
   subsetsPointed: boolean;
   /** The user's pod template differs from the one last promoted (a revision of ConfigMaps alone does not). */
   templateRevertible: boolean;
+  /** Secrets the pod template reads that do not count in its revision (no --track-secrets). */
+  untrackedSecrets: string[];
 }
 
 export type Action =

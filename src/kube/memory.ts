@@ -17,8 +17,8 @@ export class MemoryKube implements KubePort {
   readonly calls = { patch: 0, status: 0, event: 0, create: 0, delete: 0 };
   private readonly faults: { verb: 'patch' | 'status'; error: KubeError }[] = [];
 
-  /** `clock` stamps deletions; the simulator passes its virtual one. */
-  constructor(private readonly clock: () => Date = () => new Date()) {}
+  /** Stamps deletions; tests on a virtual clock set theirs. */
+  clock: () => Date = () => new Date();
 
   private bucket(kind: Kind): Map<string, KubeObject> {
     let bucket = this.store.get(kind);

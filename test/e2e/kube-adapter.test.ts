@@ -29,28 +29,11 @@ import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 import { deployment, releaseObject } from '../builders/cluster.js';
 import { baseSpecInput } from '../builders/release.js';
 import { destinationRule, route, to, virtualService } from '../fixtures/seeds/builders.js';
+import { controllerServiceAccount } from '../harness/controller-process.js';
 import { kubeRequest } from '../harness/kube-http.js';
 import { startKubeEnv, type KubeEnv } from '../harness/kube-env.js';
 import { loadTemplates } from '../harness/templates.js';
 import { waitUntil } from '../harness/wait.js';
-
-/** What the controller's ServiceAccount is granted; the Helm chart ships exactly these rules. */
-const CONTROLLER_CLUSTER_RULES = [
-  {
-    apiGroups: ['canaria.dev'],
-    resources: ['canaryreleases', 'analysistemplates', 'clusteranalysistemplates'],
-    verbs: ['list', 'watch'],
-  },
-  { apiGroups: ['canaria.dev'], resources: ['canaryreleases/status'], verbs: ['patch'] },
-  { apiGroups: ['networking.istio.io'], resources: ['virtualservices'], verbs: ['list', 'watch', 'patch'] },
-  { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['list', 'watch'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'patch'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-];
-/** In the controller's own namespace only. */
-const CONTROLLER_LEASE_RULES = [
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-];
 
 describe('the Kubernetes adapter (connectKube) on a real API server', () => {
   let env: KubeEnv;
@@ -571,41 +554,8 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     const all = objects(ns);
     for (const kind of ['CanaryRelease', 'VirtualService', 'Deployment'] as const)
       await create(kind, all[kind]);
-    const system = await namespace('canaria-system');
-    const account = { namespace: system, name: 'canaria' };
-    await call('POST', `/api/v1/namespaces/${system}/serviceaccounts`, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: account.name },
-    });
-    const subjects = [{ kind: 'ServiceAccount', name: account.name, namespace: system }];
-    const rbac = '/apis/rbac.authorization.k8s.io/v1';
-    await call('POST', `${rbac}/clusterroles`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: system },
-      rules: CONTROLLER_CLUSTER_RULES,
-    });
-    await call('POST', `${rbac}/clusterrolebindings`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: system },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: system },
-      subjects,
-    });
-    await call('POST', `${rbac}/namespaces/${system}/roles`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'leader-election' },
-      rules: CONTROLLER_LEASE_RULES,
-    });
-    await call('POST', `${rbac}/namespaces/${system}/rolebindings`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'leader-election' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leader-election' },
-      subjects,
-    });
+    // exactly the ServiceAccount and RBAC the Helm chart renders
+    const account = await controllerServiceAccount(env, `canaria-system-${++namespaceCount}`);
     const { kubeConfig } = await env.serviceAccountKubeconfig(account);
 
     // The authorizer sees new bindings a moment later; start() fails fast while they are not there.
@@ -645,7 +595,7 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
 
     const elector = new LeaderElector({
       kubeConfig,
-      namespace: system,
+      namespace: account.namespace,
       name: 'canaria-leader',
       identity: 'canaria-0',
       leaseDurationMs: 3_000,
@@ -668,7 +618,8 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     await elector.release();
     await campaign;
 
-    // Status goes through /status: the same identity may not patch the release itself.
+    // Status goes through /status: the identity may patch the release itself (its finalizer in
+    // managed mode), but the API server ignores a status written there.
     const token = await env.serviceAccountToken(account);
     const direct = await kubeRequest(
       { ...env.admin, token },
@@ -679,7 +630,10 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
         contentType: 'application/merge-patch+json',
       },
     );
-    expect(direct.status).toBe(403);
+    expect(direct.status).toBe(200);
+    expect((await read('CanaryRelease', refOf(all.CanaryRelease))).status).toMatchObject({
+      phase: 'Progressing',
+    });
   });
 });
 

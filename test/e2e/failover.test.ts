@@ -74,6 +74,14 @@ describe('controller failures', () => {
         atKill?.decisions?.filter((d) => d.action === 'Start').length ?? 1,
       );
       expect(status.rolloutStartedAt).toBe(atKill?.rolloutStartedAt);
+      // Succeeded is written once the VirtualService shows 0/100; the 100 ms poll may not have seen it yet
+      await waitUntil(
+        'the last weight to be recorded',
+        () => Promise.resolve(weights.seen.at(-1) === '0/100'),
+        {
+          deadline: Date.now() + 5_000,
+        },
+      );
     } finally {
       await weights.stop();
       await service.stop();

@@ -243,6 +243,12 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     },
+    /** The 100 ms poll of the weights may not have seen the last patch when the status already says done. */
+    async lastWeightRecorded(weights: string) {
+      await waitUntil(`${namespace}: ${weights} recorded`, () => Promise.resolve(seen.at(-1) === weights), {
+        deadline: Date.now() + 5_000,
+      });
+    },
     async deleteRelease() {
       await objects.deleteNamespacedCustomObject({ ...release, namespace, name: 'podinfo' });
     },
@@ -298,6 +304,7 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     );
     expect(await service.image('podinfo-primary')).toBe('podinfo:2.0');
     expect(await service.weights()).toBe('100/0');
+    await service.lastWeightRecorded('100/0');
     expect(service.seen).toEqual(['100/0', '80/20', '40/60', '100/0']);
     expect(status.decisions?.some((d) => d.reason === 'AnalysisPassed')).toBe(true);
     // the canary served traffic as itself, reported under its own revision label
@@ -358,6 +365,7 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     const restart = status.decisions?.find((d) => d.action === 'Restart');
     // at 60 % it is on step 3 (setWeight) or 4 (its analysis)
     expect(restart?.message).toMatch(/restarting from step 1 \(was on step [34]\)/);
+    await service.lastWeightRecorded('100/0');
     expect(service.seen).toEqual(['100/0', '80/20', '40/60', '100/0', '80/20', '40/60', '100/0']);
   });
 

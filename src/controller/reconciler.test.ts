@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import type { Measurement } from '../analysis/types.js';
 import { readRouting } from '../istio/routes.js';
+import { KubeError } from '../kube/errors.js';
 import { virtualService as vsSchema } from '../istio/types.js';
 import type { MemoryKube } from '../kube/memory.js';
 import { silentLogger } from '../telemetry/logger.js';
@@ -187,6 +188,28 @@ describe('Reconciler on an in-memory cluster', () => {
     // with a fresh cache the next reconcile plans against what is really there
     await h.reconciler.reconcile(KEY);
     expect(h.weights()).toEqual([90, 10]);
+  });
+
+  it('says in an Applied condition and a Warning what the API server refused, and clears it once carried out', async () => {
+    const kube = reviewsCluster();
+    const h = harness(kube);
+    await h.reconciler.reconcile(KEY); // starts at weight 0, which the VirtualService already shows
+    kube.failNext(
+      'patch',
+      new KubeError('Forbidden', 'virtualservices.networking.istio.io "reviews" is forbidden', 403),
+    );
+    const next = await h.reconciler.reconcile(KEY); // step 1 wants 90/10
+    expect(h.weights()).toEqual([100, 0]);
+    expect(next).toBeLessThanOrEqual(30_000);
+    const refused = h.status()?.conditions?.find((c) => c.type === 'Applied');
+    expect(refused).toMatchObject({ status: 'False', reason: 'Refused' });
+    expect(refused?.message).toMatch(
+      /setRouting: virtualservices.* is forbidden \(the controller lacks this permission: grant it in the rules of charts\/canaria\/files\/rbac-\*\.yaml\)/,
+    );
+    expect(kube.events.at(-1)?.event).toMatchObject({ severity: 'Warning', reason: 'Refused' });
+    await h.reconciler.reconcile(KEY);
+    expect(h.weights()).toEqual([90, 10]);
+    expect(h.status()?.conditions?.find((c) => c.type === 'Applied')?.status).toBe('True');
   });
 
   it('a new image on the canary Deployment mid-rollout restarts from weight 0', async () => {

@@ -6,6 +6,7 @@ import {
 } from '../api/canary-release.js';
 import { parseCanaryReleaseSpec } from '../api/validation.js';
 import { analysisWindow, decide, rejectSpec } from '../engine/decide.js';
+import { StatusDraft } from '../engine/draft.js';
 import { decideDeletion } from '../engine/managed.js';
 import type { Action, Decision } from '../engine/types.js';
 import { planRoutingPatch } from '../istio/patch.js';
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
 
 /** How soon to look again after someone else changed the VirtualService under us. */
 const CONFLICT_RETRY_MS = 1_000;
+/** How soon to try again what the API server refused: a fix (RBAC, a webhook) takes a human. */
+const REFUSED_RETRY_MS = 30_000;
 
 /**
  * One reconcile of one CanaryRelease: read it and what it points at from the caches, measure the
@@ -63,6 +66,8 @@ export class Reconciler {
 
     let decision: Decision;
     let seen: ReleaseObservation | undefined;
+    /** What the API server refused and retrying will not change (RBAC, validation). */
+    const refusals: string[] = [];
     if (!parsed.ok) {
       decision =
         deletedAt === undefined
@@ -78,7 +83,9 @@ export class Reconciler {
         decision = decideDeletion(parsed.value, status, seen.observations, new Date(deletedAt), now);
       } else {
         // before canaria creates anything, so that deleting the release always restores the traffic
-        if (parsed.value.targetRef && !finalizers.includes(FINALIZER)) await this.addFinalizer(object);
+        if (parsed.value.targetRef && !finalizers.includes(FINALIZER)) {
+          await this.refused(refusals, 'add the finalizer', () => this.addFinalizer(object));
+        }
         await this.measure(ref, parsed.value, status, seen, now);
         decision = decide(parsed.value, status, seen.observations, now);
       }
@@ -86,10 +93,21 @@ export class Reconciler {
 
     let requeue = decision.requeueAfterMs;
     for (const action of decision.actions) {
-      const retry = await this.carryOut(action, object, parsed.ok ? parsed.value : undefined, seen, log);
-      if (retry !== null) requeue = requeue === null ? retry : Math.min(requeue, retry);
+      const retry = await this.refused(refusals, action.type, () =>
+        this.carryOut(action, object, parsed.ok ? parsed.value : undefined, seen, log),
+      );
+      if (retry === undefined)
+        requeue = requeue === null ? REFUSED_RETRY_MS : Math.min(requeue, REFUSED_RETRY_MS);
+      else if (retry !== null) requeue = requeue === null ? retry : Math.min(requeue, retry);
     }
-    if (deletedAt === undefined && seen?.managed) await this.mirrorAutoscaler(object, seen.managed, log);
+    const managed = seen?.managed;
+    if (deletedAt === undefined && managed) {
+      await this.refused(refusals, 'mirror the autoscaler', () =>
+        this.mirrorAutoscaler(object, managed, log),
+      );
+    }
+    const warning = this.reportRefusals(decision, refusals, now, log);
+    if (warning) await this.carryOut(warning, object, undefined, seen, log);
     const released = decision.actions.some((action) => action.type === 'removeFinalizer');
     // once released, the release may be gone; the Event keeps the last word
     if (!released && !jsonEqual(status ?? {}, decision.status)) {
@@ -107,6 +125,45 @@ export class Reconciler {
       last?.message ?? 'reconciled',
     );
     return requeue;
+  }
+
+  /**
+   * Runs `fn`; an error the API server will repeat on retry (Forbidden, Invalid) is collected for the
+   * status instead of thrown, so the release says what is missing. Undefined when it was refused.
+   */
+  private async refused<T>(refusals: string[], what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KubeError) || err.retryable || err.code === 'NotFound') throw err;
+      const hint =
+        err.code === 'Forbidden'
+          ? ' (the controller lacks this permission: grant it in the rules of charts/canaria/files/rbac-*.yaml)'
+          : '';
+      refusals.push(`${what}: ${err.message}${hint}`);
+      return undefined;
+    }
+  }
+
+  /** The `Applied` condition says whether the API server carried out what canaria decided. */
+  private reportRefusals(decision: Decision, refusals: string[], now: Date, log: Logger): Action | undefined {
+    const draft = new StatusDraft(decision.status, now);
+    const was = decision.status.conditions?.find((c) => c.type === 'Applied');
+    let warning: Action | undefined;
+    if (refusals.length) {
+      const message = `the API server refused: ${refusals.join('; ')}`;
+      draft.condition('Applied', 'False', 'Refused', message);
+      if (was?.message !== message) {
+        log.error({ refusals }, message);
+        warning = { type: 'event', severity: 'Warning', reason: 'Refused', message };
+      }
+    } else if (was?.status === 'False') {
+      draft.condition('Applied', 'True', 'Applied', 'the API server carried out every action');
+    } else {
+      return undefined;
+    }
+    decision.status = draft.status;
+    return warning;
   }
 
   private async measure(

@@ -16,6 +16,8 @@ import {
 import type { CanaryReleaseSpecInput, CanaryReleaseStatus } from '../../src/api/canary-release.js';
 import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
 import { PRIMARY_LABEL } from '../../src/managed/labels.js';
+import { managedSpecInput } from '../builders/managed.js';
+import { errorRatioAnalysis } from '../builders/release.js';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.js';
 import { startDeploymentController } from '../harness/deployments.js';
 import { startTraffic, type Behaviour, type Traffic } from '../harness/traffic.js';
@@ -142,16 +144,8 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
           behaviour: d.spec?.template.spec?.containers[0]?.image ?? '',
         })),
   });
-  const spec: CanaryReleaseSpecInput = {
-    targetRef: { name: 'podinfo' },
-    trafficRouting: {
-      istio: {
-        virtualService: { name: 'podinfo' },
-        destinationRule: { name: 'podinfo' },
-        stableSubset: 'stable',
-        canarySubset: 'canary',
-      },
-    },
+  // the unit tests' release, on a timescale of seconds
+  const spec = managedSpecInput({
     strategy: {
       steps: [
         { setWeight: 20 },
@@ -160,20 +154,15 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
         { analysis: { duration: '4s' } },
       ],
     },
-    analysis: {
+    analysis: errorRatioAnalysis({
       interval: '2s',
       minSamples: 100,
-      failureLimit: 2,
       metrics: [
-        {
-          name: 'error-ratio',
-          type: 'errorRatio',
-          judge: { type: 'relative', tolerance: 0.5, slack: 0.02 },
-        },
+        { name: 'error-ratio', type: 'errorRatio', judge: { type: 'relative', tolerance: 0.5, slack: 0.02 } },
       ],
-    },
+    }),
     ...extra,
-  };
+  });
   await objects.createNamespacedCustomObject({
     ...release,
     namespace,

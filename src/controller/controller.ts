@@ -1,7 +1,7 @@
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { IstioRouting } from '../api/canary-release.js';
 import type { KubePort } from '../kube/port.js';
-import { refKey, type Kind, type KubeObject } from '../kube/resources.js';
+import { refKey, refOf, type Kind, type KubeObject } from '../kube/resources.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import { WorkQueue, type Timers } from './queue.js';
@@ -35,7 +35,7 @@ function dependents(kube: KubePort, kind: Kind, object: KubeObject): string[] {
       // Deployments and templates: cheap to over-approximate, reconciles are idempotent
       return true;
     })
-    .map((release) => refKey({ namespace: release.metadata.namespace ?? '', name: release.metadata.name }));
+    .map((release) => refKey(refOf(release)));
 }
 
 /**
@@ -92,7 +92,7 @@ export class Controller {
   /** Puts every release on the queue: the safety net under the watches. */
   resyncAll(): void {
     for (const release of this.options.kube.list('CanaryRelease')) {
-      this.queue.add(refKey({ namespace: release.metadata.namespace ?? '', name: release.metadata.name }));
+      this.queue.add(refKey(refOf(release)));
     }
   }
 

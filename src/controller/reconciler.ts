@@ -13,7 +13,7 @@ import { planRoutingPatch } from '../istio/patch.js';
 import { KubeError } from '../kube/errors.js';
 import { jsonEqual } from '../kube/json-patch.js';
 import type { KubePort } from '../kube/port.js';
-import { parseRefKey, type KubeObject, type Ref } from '../kube/resources.js';
+import { parseRefKey, refOf, type KubeObject, type Ref } from '../kube/resources.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
@@ -276,7 +276,7 @@ export class Reconciler {
           // the Deployment moved on since `decide` looked: the next reconcile plans with the new one
           if (seen.observations.canaryRevision !== action.revision) return CONFLICT_RETRY_MS;
           if (!primary) {
-            const replicas = Math.max(1, target.spec?.replicas ?? 1);
+            const replicas = seen.observations.managed?.primaryReplicas ?? 1;
             await kube.create(
               'Deployment',
               newPrimary(release, target, workloads.revisionKey, action.revision, replicas),
@@ -375,8 +375,3 @@ export class Reconciler {
     ]);
   }
 }
-
-const refOf = (object: KubeObject): Ref => ({
-  namespace: object.metadata.namespace ?? '',
-  name: object.metadata.name,
-});

@@ -1,5 +1,6 @@
 import type { CanaryReleaseSpec, CanaryReleaseStatus } from '../api/canary-release.js';
 import { formatDuration, parseDuration } from '../api/duration.js';
+import { primaryName } from '../managed/labels.js';
 import { Draft, ms, ROUTING_RECHECK_MS } from './draft.js';
 import { rolloutSpecHash } from './spec-hash.js';
 import { fullCanaryRouting, stableRouting } from './steps.js';
@@ -14,7 +15,7 @@ import type { Decision, ManagedObservations, Observations } from './types.js';
 /** How soon to look again while a Deployment rolls out or scales. */
 const WORKLOAD_RECHECK_MS = 5_000;
 
-const primaryOf = (spec: CanaryReleaseSpec): string => `${spec.targetRef?.name ?? ''}-primary`;
+const primaryOf = (spec: CanaryReleaseSpec): string => primaryName(spec.targetRef?.name ?? '');
 
 /**
  * Brings a managed release to its resting state the first time: a ready primary running the user's

@@ -13,6 +13,7 @@ import {
   CONTROLLER_KINDS,
   KINDS,
   refKey,
+  refOf,
   type Kind,
   type KubeObject,
   type Ref,
@@ -320,7 +321,7 @@ class ApiServerKube implements KubeClient {
 }
 
 function objectKey(object: KubeObject): string {
-  return refKey({ namespace: object.metadata.namespace ?? '', name: object.metadata.name });
+  return refKey(refOf(object));
 }
 
 /** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character, marking the cut with '…'. */

@@ -2,7 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../telemetry/logger.js';
 import { KubeError, kubeErrorFromStatus } from './errors.js';
 import type { KubeHttp, WatchEvent } from './http.js';
-import { apiVersionOf, collectionPath, KINDS, refKey, type Kind, type KubeObject } from './resources.js';
+import {
+  apiVersionOf,
+  collectionPath,
+  KINDS,
+  refKey,
+  refOf,
+  type Kind,
+  type KubeObject,
+} from './resources.js';
 
 export type Change = 'added' | 'modified' | 'deleted';
 
@@ -249,7 +257,7 @@ export class Informer {
   }
 
   private keyOf(object: KubeObject): string {
-    return refKey({ namespace: object.metadata.namespace ?? '', name: object.metadata.name });
+    return refKey(refOf(object));
   }
 
   /** Lists leave apiVersion and kind out of built-in items; the cache always has them, as MemoryKube's does. */

@@ -2,7 +2,7 @@ import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import { KubeError } from './errors.js';
 import { applyJsonPatch, jsonEqual, PatchTestFailed, type JsonPatchOperation } from './json-patch.js';
 import type { KubeEvent, KubePort, WatchHandler } from './port.js';
-import { apiVersionOf, KINDS, refKey, type Kind, type KubeObject, type Ref } from './resources.js';
+import { apiVersionOf, KINDS, refKey, refOf, type Kind, type KubeObject, type Ref } from './resources.js';
 
 /**
  * An in-memory API server behind the Kube port, for unit tests and the simulator. It keeps
@@ -40,7 +40,7 @@ export class MemoryKube implements KubePort {
 
   /** Creates or replaces an object, as `kubectl apply` would; bumps generation when the spec changes. */
   apply(kind: Kind, object: KubeObject): KubeObject {
-    const ref = { namespace: object.metadata.namespace ?? '', name: object.metadata.name };
+    const ref = refOf(object);
     const existing = this.bucket(kind).get(this.key(kind, ref));
     const generation =
       (existing?.metadata.generation ?? 0) + (existing && jsonEqual(existing.spec, object.spec) ? 0 : 1);
@@ -122,7 +122,7 @@ export class MemoryKube implements KubePort {
 
   create(kind: Kind, object: KubeObject): Promise<KubeObject> {
     this.calls.create++;
-    const ref = { namespace: object.metadata.namespace ?? '', name: object.metadata.name };
+    const ref = refOf(object);
     if (this.bucket(kind).has(this.key(kind, ref))) {
       return Promise.reject(new KubeError('Conflict', `${kind} ${refKey(ref)} already exists`, 409));
     }
@@ -167,7 +167,7 @@ export class MemoryKube implements KubePort {
   recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
     this.calls.event++;
     this.events.push({
-      release: { namespace: release.metadata.namespace ?? '', name: release.metadata.name },
+      release: refOf(release),
       event: { ...event },
     });
     return Promise.resolve();

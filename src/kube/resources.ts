@@ -59,6 +59,12 @@ export interface Ref {
   name: string;
 }
 
+/** Where an object lives; '' namespace for a cluster-scoped one. */
+export const refOf = (object: { metadata: { name: string; namespace?: string | undefined } }): Ref => ({
+  namespace: object.metadata.namespace ?? '',
+  name: object.metadata.name,
+});
+
 export const refKey = (ref: Ref): string => (ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name);
 
 export function parseRefKey(key: string): Ref {

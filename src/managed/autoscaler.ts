@@ -1,5 +1,5 @@
 import { jsonEqual, type JsonPatchOperation } from '../kube/json-patch.js';
-import type { KubeObject, Ref } from '../kube/resources.js';
+import { refOf, type KubeObject, type Ref } from '../kube/resources.js';
 import { MANAGED_BY, ownedBy, primaryName, RELEASE_LABEL } from './labels.js';
 
 interface Autoscaler extends KubeObject {
@@ -28,9 +28,7 @@ export function planPrimaryAutoscaler(
   const users = all.find((hpa) => targets(hpa, target));
   const ours = all.find((hpa) => targets(hpa, primary) && ownedBy(hpa.metadata.labels, release));
   if (!users) {
-    return ours
-      ? { op: 'delete', ref: { namespace: ours.metadata.namespace ?? '', name: ours.metadata.name } }
-      : undefined;
+    return ours ? { op: 'delete', ref: refOf(ours) } : undefined;
   }
   const spec = { ...users.spec, scaleTargetRef: { ...users.spec?.scaleTargetRef, name: primary } };
   if (!ours) {
@@ -49,7 +47,7 @@ export function planPrimaryAutoscaler(
   if (jsonEqual(ours.spec, spec)) return undefined;
   return {
     op: 'patch',
-    ref: { namespace: ours.metadata.namespace ?? '', name: ours.metadata.name },
+    ref: refOf(ours),
     ops: [{ op: 'replace', path: '/spec', value: spec }],
   };
 }
@@ -62,5 +60,5 @@ export function primaryAutoscalers(
 ): Ref[] {
   return (autoscalers as Autoscaler[])
     .filter((hpa) => targets(hpa, primaryName(target)) && ownedBy(hpa.metadata.labels, release))
-    .map((hpa) => ({ namespace: hpa.metadata.namespace ?? '', name: hpa.metadata.name }));
+    .map(refOf);
 }

@@ -1,7 +1,8 @@
 import type { JudgeType, MetricType } from '../api/analysis-template.js';
-import type { MetricEvidence } from '../api/canary-release.js';
+import type { MetricEvidence, SequentialMemory } from '../api/canary-release.js';
 import type { Judge, Side } from './judges/judge.js';
 import { relativeJudge } from './judges/relative.js';
+import { sequentialJudge } from './judges/sequential.js';
 import { thresholdJudge } from './judges/threshold.js';
 import type { Measurement, MetricVerdict, RequestCounts, ResolvedMetric } from './types.js';
 
@@ -9,7 +10,16 @@ import type { Measurement, MetricVerdict, RequestCounts, ResolvedMetric } from '
 export const judges: Record<JudgeType, Judge> = {
   threshold: thresholdJudge,
   relative: relativeJudge,
+  sequential: sequentialJudge,
 };
+
+/** What a judge over increments needs from the rollout besides the measurement. */
+export interface JudgeContext {
+  memory?: SequentialMemory | undefined;
+  /** The share of the evidence the current step needs (0..1]. */
+  required: number;
+  windowMs: number;
+}
 
 const HIGHER_IS_BETTER: Record<MetricType, boolean | undefined> = {
   errorRatio: false,
@@ -34,7 +44,11 @@ function sideEvidence(side: Side): MetricEvidence['canary'] {
  * Judges one metric over one window. Missing data and too few requests are Inconclusive, a backend
  * failure is Error: neither is evidence against the canary.
  */
-export function judgeMetric(metric: ResolvedMetric, measurement: Measurement): MetricVerdict {
+export function judgeMetric(
+  metric: ResolvedMetric,
+  measurement: Measurement,
+  context: JudgeContext = { required: 1, windowMs: 0 },
+): MetricVerdict {
   const judge = judges[metric.judge.type];
   const base = {
     metric: metric.name,
@@ -47,7 +61,7 @@ export function judgeMetric(metric: ResolvedMetric, measurement: Measurement): M
     canary: Side,
     stable?: Side,
     bound?: number,
-  ) => ({
+  ): MetricVerdict => ({
     verdict: v,
     evidence: {
       ...base,
@@ -68,7 +82,8 @@ export function judgeMetric(metric: ResolvedMetric, measurement: Measurement): M
   if (measurement.kind === 'requests') {
     canary = { value: ratioOf(metric, measurement.canary), counts: measurement.canary };
     stable = { value: ratioOf(metric, measurement.stable), counts: measurement.stable };
-    const need = Math.max(metric.minSamples, 1);
+    // a judge over increments weighs whatever arrived, however little; its tests need no minimum
+    const need = judge.window === 'increment' ? 0 : Math.max(metric.minSamples, 1);
     const short = [
       ['canary', measurement.canary.total] as const,
       ...(judge.needsStable ? [['stable', measurement.stable.total] as const] : []),
@@ -91,12 +106,17 @@ export function judgeMetric(metric: ResolvedMetric, measurement: Measurement): M
   }
 
   const higherIsBetter = HIGHER_IS_BETTER[metric.type] ?? metric.higherIsBetter ?? false;
-  const outcome = judge.judge({ metric, canary, stable, higherIsBetter });
-  return verdict(
+  const outcome = judge.judge({ metric, canary, stable, higherIsBetter, ...context });
+  const judged: MetricVerdict = verdict(
     outcome.verdict,
     outcome.rule,
     canary,
     judge.needsStable ? stable : undefined,
     outcome.bound,
   );
+  if (outcome.sequential) judged.evidence.sequential = outcome.sequential;
+  if (outcome.final) judged.final = true;
+  if (outcome.memory) judged.memory = outcome.memory;
+  if (outcome.noNewData) judged.noNewData = true;
+  return judged;
 }

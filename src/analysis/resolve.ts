@@ -1,6 +1,7 @@
-import type { AnalysisTemplateSpec } from '../api/analysis-template.js';
+import type { AnalysisTemplateSpec, MetricSpec } from '../api/analysis-template.js';
 import type { AnalysisSpec } from '../api/canary-release.js';
 import type { ValidationIssue } from '../api/validation.js';
+import { judges } from './judges.js';
 import type { ResolvedMetric } from './types.js';
 
 /** The templates a release can reference: its namespace's and the cluster's. */
@@ -22,6 +23,11 @@ export function resolveMetrics(
   const metrics: ResolvedMetric[] = [];
   const issues: ValidationIssue[] = [];
   if (!analysis) return { metrics, issues };
+  const common = {
+    alpha: analysis.alpha,
+    regression: { ...analysis.regression },
+    minSamples: analysis.minSamples,
+  };
   const seen = new Map<string, string>();
   const add = (metric: ResolvedMetric, path: string) => {
     const previous = seen.get(metric.name);
@@ -73,17 +79,31 @@ export function resolveMetrics(
       }
     }
     template.metrics.forEach((m, j) => {
-      add(
-        { ...m, source: `${ref.kind} ${ref.name}`, args, minSamples: m.minSamples ?? analysis.minSamples },
-        `${path} (metric ${j})`,
-      );
+      add(resolved(m, `${ref.kind} ${ref.name}`, args, common), `${path} (metric ${j})`);
     });
   });
   analysis.metrics?.forEach((m, i) => {
-    add(
-      { ...m, source: 'inline', args: {}, minSamples: m.minSamples ?? analysis.minSamples },
-      `spec.analysis.metrics[${i}].name`,
-    );
+    add(resolved(m, 'inline', {}, common), `spec.analysis.metrics[${i}].name`);
   });
+  // the release's alpha is one budget: every sequential metric may roll back a healthy canary
+  const sequential = metrics.filter((m) => m.judge.type === 'sequential').length;
+  for (const m of metrics) if (sequential > 0) m.alpha = analysis.alpha / sequential;
   return { metrics, issues };
+}
+
+function resolved(
+  metric: MetricSpec,
+  source: string,
+  args: Record<string, string>,
+  common: Pick<ResolvedMetric, 'alpha' | 'regression' | 'minSamples'>,
+): ResolvedMetric {
+  return {
+    ...metric,
+    source,
+    args,
+    alpha: common.alpha,
+    regression: { ...common.regression },
+    minSamples: metric.minSamples ?? common.minSamples,
+    window: judges[metric.judge.type].window,
+  };
 }

@@ -1,5 +1,5 @@
 import type { MetricSpec } from '../api/analysis-template.js';
-import type { MetricEvidence, VerdictKind } from '../api/canary-release.js';
+import type { MetricEvidence, SequentialMemory, VerdictKind } from '../api/canary-release.js';
 
 export type { MetricEvidence, VerdictKind };
 
@@ -33,11 +33,22 @@ export type ResolvedMetric = Omit<MetricSpec, 'minSamples'> & {
   source: string;
   /** Template arguments for `{{ args.NAME }}` placeholders. */
   args: Record<string, string>;
-  /** The effective minimum of requests per revision. */
+  /** The effective minimum of requests per revision (judges over the step's window). */
   minSamples: number;
+  /** Sequential judges: this metric's share of the release's alpha, and the regression to catch. */
+  alpha: number;
+  regression: { ratio: number; floor: number; power: number };
+  /** What it is measured over: the current step's window, or the increment since its last analysis. */
+  window: 'step' | 'increment';
 };
 
 export interface MetricVerdict {
   verdict: VerdictKind;
   evidence: MetricEvidence;
+  /** A Fail no later evidence takes back (see JudgeOutcome.final). */
+  final?: boolean;
+  /** Carried into the next analysis of the rollout, for judges over increments. */
+  memory?: SequentialMemory;
+  /** Nothing new was measured for this metric. */
+  noNewData?: boolean;
 }

@@ -9,14 +9,25 @@ export const METRIC_TYPES = ['errorRatio', 'successRate', 'slowRatio', 'latencyQ
 export type MetricType = (typeof METRIC_TYPES)[number];
 
 /** Judge types; the registry in src/analysis/judges is keyed by exactly this list. */
-export const JUDGE_TYPES = ['threshold', 'relative'] as const;
+export const JUDGE_TYPES = ['threshold', 'relative', 'sequential'] as const;
 export type JudgeType = (typeof JUDGE_TYPES)[number];
+
+/** Metric types whose measurements are request counts, which a sequential judge tests. */
+export const COUNT_METRIC_TYPES = ['errorRatio', 'successRate', 'slowRatio'] as const;
 
 /** Metrics provider types; the registry in src/metrics is keyed by exactly this list. */
 export const PROVIDER_TYPES = ['prometheus'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
 const ratio = (what: string) => z.number().min(0, { error: `${what} must be >= 0` });
+
+type JudgeField = 'min' | 'max' | 'tolerance' | 'slack';
+/** Which judge reads which field: the one place the cross-field rules below come from. */
+const JUDGE_FIELDS: Record<JudgeType, readonly JudgeField[]> = {
+  threshold: ['min', 'max'],
+  relative: ['tolerance', 'slack'],
+  sequential: ['tolerance'],
+};
 
 export const judgeSpec = z
   .strictObject({
@@ -27,12 +38,27 @@ export const judgeSpec = z
     min: z.number().optional(),
     /** threshold: the canary's value must be <= max. */
     max: z.number().optional(),
-    /** relative: how much worse than stable the canary may be, as a fraction (0.5 = 50 % worse). */
+    /**
+     * relative, sequential: how much worse than stable the canary may be, as a fraction (0.5 = 50 %
+     * worse). A sequential judge rolls back only on evidence that the canary is worse than that.
+     */
     tolerance: ratio('tolerance').optional(),
     /** relative: an absolute allowance on top, so a stable at 0 errors does not demand a perfect canary. */
     slack: ratio('slack').optional(),
   })
   .superRefine((judge, ctx) => {
+    const own = JUDGE_FIELDS[judge.type];
+    for (const key of ['min', 'max', 'tolerance', 'slack'] as const) {
+      if (judge[key] === undefined || own.includes(key)) continue;
+      const readers = JUDGE_TYPES.filter((t) => JUDGE_FIELDS[t].includes(key));
+      const judges =
+        readers.length > 1 ? `the ${readers.join(' and ')} judges` : `the ${readers.join('')} judge`;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `${key} belongs to ${judges}; use type: ${readers.join(' or ')} or remove ${key}`,
+      });
+    }
     if (judge.type === 'threshold') {
       if (judge.min === undefined && judge.max === undefined) {
         ctx.addIssue({
@@ -47,25 +73,6 @@ export const judgeSpec = z
           path: ['min'],
           message: `min (${judge.min}) is above max (${judge.max}); no value could pass`,
         });
-      }
-      for (const key of ['tolerance', 'slack'] as const) {
-        if (judge[key] !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [key],
-            message: `${key} belongs to the relative judge; use type: relative or remove ${key}`,
-          });
-        }
-      }
-    } else {
-      for (const key of ['min', 'max'] as const) {
-        if (judge[key] !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [key],
-            message: `${key} belongs to the threshold judge; use type: threshold or remove ${key}`,
-          });
-        }
       }
     }
   });
@@ -120,6 +127,16 @@ export const metricSpec = z
       }
     };
     if (metric.type === 'slowRatio') needs('latencyThresholdMs', '500');
+    if (
+      metric.judge.type === 'sequential' &&
+      !(COUNT_METRIC_TYPES as readonly string[]).includes(metric.type)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['judge', 'type'],
+        message: `a sequential judge tests request counts, which a ${metric.type} metric does not have; use it with ${COUNT_METRIC_TYPES.join(', ')}, or use type: relative or threshold here`,
+      });
+    }
     if (metric.type === 'promql') needs('query', '"sum(rate(my_errors_total[{{ window }}]))"');
     if (metric.type !== 'promql' && metric.query !== undefined) {
       ctx.addIssue({

@@ -125,6 +125,9 @@ export type TemplateRef = z.infer<typeof templateRef>;
 
 export const REVISION_LABELS = ['destination_canonical_revision', 'destination_version'] as const;
 
+/** The regression a rollout must catch when the release does not say: README, "Deciding". */
+export const DEFAULT_REGRESSION = { ratio: 4, floor: 0.005, power: 0.95 } as const;
+
 export const analysisSpec = z.strictObject({
   /** How often the canary is measured. */
   interval: duration.default('1m'),
@@ -147,6 +150,48 @@ export const analysisSpec = z.strictObject({
   reporter: z
     .enum(['destination', 'source'], { error: 'must be destination or source' })
     .default('destination'),
+  /**
+   * Sequential judges: the chance, over a whole rollout however often it is analysed, of rolling back
+   * a canary that is no worse than stable (within each metric's tolerance). Split equally over the
+   * sequential metrics.
+   */
+  alpha: z
+    .number({ error: 'alpha must be a probability such as 0.01' })
+    .gt(0, { error: 'must be > 0, e.g. 0.01 (a 1 % chance of rolling back a healthy canary)' })
+    .max(0.5, { error: 'must be <= 0.5; the usual choice is 0.01 or 0.05' })
+    .default(0.01),
+  /**
+   * Sequential judges: the regression a rollout must be able to catch. No step advances before the
+   * evidence so far would have caught it with this power: steps are as long as the traffic needs.
+   */
+  regression: z
+    .strictObject({
+      /** A canary this many times as bad as stable (errors, slow requests) is a regression. */
+      ratio: z
+        .number({ error: 'ratio must be a number such as 4' })
+        .gt(1, { error: 'must be > 1: how many times as bad as stable counts as a regression, e.g. 4' })
+        .default(DEFAULT_REGRESSION.ratio),
+      /** Only a canary at least this bad in absolute terms counts (a share of requests, 0.005 = 0.5 %). */
+      floor: z
+        .number({ error: 'floor must be a share of requests such as 0.005' })
+        .gt(0, { error: 'must be > 0, e.g. 0.005 for 0.5 % of requests' })
+        .lt(1, { error: 'must be < 1 (a share of requests), e.g. 0.005' })
+        .default(DEFAULT_REGRESSION.floor),
+      /** The chance of catching such a regression: a regressed canary is promoted with 1 - power at most. */
+      power: z
+        .number({ error: 'power must be a probability such as 0.95' })
+        .gt(0.5, { error: 'must be > 0.5, e.g. 0.95' })
+        .lt(1, { error: 'must be < 1, e.g. 0.95 or 0.99' })
+        .default(DEFAULT_REGRESSION.power),
+    })
+    .prefault({}),
+  /**
+   * How long an analysis may hold without new evidence (the metrics backend does not answer, or no
+   * requests arrive) before the release does what `onHoldDeadline` says.
+   */
+  holdDeadline: duration.default('30m'),
+  /** Past the hold deadline: Pause (stop, mark the release Paused and say why) or Rollback. */
+  onHoldDeadline: z.enum(['Pause', 'Rollback'], { error: 'must be Pause or Rollback' }).default('Pause'),
 });
 export type AnalysisSpec = z.infer<typeof analysisSpec>;
 
@@ -473,6 +518,65 @@ const sideEvidence = z.object({
   slow: z.number().optional(),
 });
 
+/** What a sequential judge saw over the whole rollout, and how far its two tests are. */
+export const sequentialEvidence = z.object({
+  /** Analyses this rollout that fed the tests. */
+  looks: z.int(),
+  /** Requests and bad requests (errors, or slow requests) since the rollout started. */
+  canary: z.object({ total: z.number(), bad: z.number() }),
+  stable: z.object({ total: z.number(), bad: z.number() }),
+  /** canary bad share / stable bad share; null until both have one. */
+  ratio: z.number().nullable(),
+  /** Always-valid (1 - alpha) interval for that ratio; null where unbounded. */
+  ratioLow: z.number().nullable(),
+  ratioHigh: z.number().nullable(),
+  /** Evidence against "the canary is within tolerance of stable"; the judge fails at eValue >= threshold. */
+  eValue: z.number(),
+  threshold: z.number(),
+  /** Always-valid p-value of the same test: 1 / the largest e-value so far. */
+  pValue: z.number(),
+  tolerance: z.number(),
+  /** This metric's share of the release's alpha. */
+  alpha: z.number(),
+  /** Evidence against "the canary is regressed" (ratio and floor); passes at passThreshold. */
+  passEValue: z.number(),
+  passThreshold: z.number(),
+  /** The share of the evidence the current step needs, and how much of it there is (0..1). */
+  required: z.number(),
+  progress: z.number(),
+  regression: z.object({ ratio: z.number(), floor: z.number(), power: z.number() }),
+  /** Canary requests still needed at the traffic seen so far, and about how long that takes. */
+  neededRequests: z.number().nullable(),
+  expectedWaitSeconds: z.number().nullable(),
+});
+export type SequentialEvidence = z.infer<typeof sequentialEvidence>;
+
+/**
+ * What a sequential judge carries from one analysis to the next within a rollout: running sums, not
+ * raw data, so the status stays small however long the rollout runs.
+ */
+export const sequentialMemory = z.object({
+  looks: z.int(),
+  canary: z.object({ total: z.number(), bad: z.number() }),
+  stable: z.object({ total: z.number(), bad: z.number() }),
+  /** Log e-value of the fail test, and its largest value so far. */
+  failLog: z.number(),
+  failMaxLog: z.number(),
+  /** Per alternative of the fail test: discounted log likelihood ratios, which weight the next bet. */
+  failRecent: z.array(z.number()),
+  /** Per alternative of the pass tests: log likelihood ratios since the rollout started. */
+  passRatio: z.array(z.number()),
+  passFloor: z.array(z.number()),
+  /** The largest log e-value the pass tests reached; the evidence is not taken back. */
+  passMaxLog: z.number(),
+  /** Seconds the increments covered, and the canary's request rate in the latest one. */
+  seconds: z.number(),
+  rate: z.number(),
+  /** Where the last measured increment ended: the next one starts here (within the same split). */
+  until: z.string().optional(),
+});
+export type SequentialMemory = z.infer<typeof sequentialMemory>;
+
 export const metricEvidence = z.object({
   metric: z.string(),
   type: z.string(),
@@ -483,6 +587,7 @@ export const metricEvidence = z.object({
   stable: sideEvidence.optional(),
   bound: z.number().optional(),
   query: z.string().optional(),
+  sequential: sequentialEvidence.optional(),
 });
 export type MetricEvidence = z.infer<typeof metricEvidence>;
 
@@ -512,6 +617,9 @@ export const decisionRecord = z.object({
   canaryWeight: z.number(),
   verdict: z.enum(VERDICTS).optional(),
   metrics: z.array(metricEvidence).optional(),
+  /** Repeated holds for the same reason collapse into one record: how many, and since when. */
+  count: z.int().optional(),
+  firstTime: z.string().optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecord>;
 
@@ -567,6 +675,10 @@ export const canaryReleaseStatus = z.object({
   /** When the release began waiting for the canary or for its routing; the progress deadline counts from here. */
   holdingSince: z.string().optional(),
   handledRequestId: z.string().optional(),
+  /** Sequential judges' running evidence for this rollout, by metric name. */
+  sequential: z.record(z.string(), sequentialMemory).optional(),
+  /** When the analyses began holding without new evidence; the hold deadline counts from here. */
+  analysisHoldingSince: z.string().optional(),
   decisions: z.array(decisionRecord).optional(),
   conditions: z.array(condition).optional(),
 });

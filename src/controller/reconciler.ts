@@ -184,6 +184,7 @@ export class Reconciler {
       canaryRevision: canary,
       stableRevision: stable,
       windowStart: window.start,
+      since: window.since,
       now: window.end,
       metrics: seen.metrics,
       revisionLabel: spec.analysis.revisionLabel,

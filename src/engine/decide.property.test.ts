@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { resolvedMetric } from '../../test/builders/metrics.js';
 import { describe, expect, it } from 'vitest';
 import type { CanaryReleaseSpec, CanaryReleaseStatus, UserAction } from '../api/canary-release.js';
 import type { Measurement } from '../analysis/types.js';
@@ -159,12 +160,7 @@ function simulate(initial: CanaryReleaseSpec, ticks: Tick[]): Run {
       actualRouting: actual,
       configIssues: [],
       analysis: {
-        metrics: (spec.analysis?.metrics ?? []).map((m) => ({
-          ...m,
-          source: 'inline',
-          args: {},
-          minSamples: 20,
-        })),
+        metrics: (spec.analysis?.metrics ?? []).map((m) => resolvedMetric({ ...m, minSamples: 20 })),
         measurements: new Map([['error-ratio', measurement(tick.outcome)]]),
       },
     };

@@ -20,6 +20,11 @@ const lastDecision = (s: CanaryReleaseStatus | undefined) => s?.decisions?.at(-1
 
 const healthy = () => new Map([['error-ratio', requests(counts(1000, 2), counts(9000, 20))]]);
 const failing = () => new Map([['error-ratio', requests(counts(1000, 50), counts(9000, 45))]]);
+const analysed = (extra: Parameters<typeof errorRatioAnalysis>[0] = {}) =>
+  aSpec({
+    analysis: errorRatioAnalysis(extra),
+    strategy: { steps: [{ setWeight: 10 }, { analysis: {} }, { setWeight: 50 }, { analysis: {} }] },
+  });
 
 describe('decide: starting a rollout', () => {
   it('on first sight of a canary revision starts at step 1 with all traffic on stable', () => {
@@ -223,13 +228,77 @@ describe('decide: changes during a rollout', () => {
     expect(lastDecision(d.status)).toMatchObject({ action: 'Restart', reason: 'SpecChanged' });
     expect(d.status.currentStepIndex).toBe(0);
   });
+});
 
-  it('a new revision after success starts a new rollout', () => {
+describe('decide: after a promotion, traffic only moves to an analysed revision (subsets mode)', () => {
+  /** v1 -> v2 promoted: all traffic on canarySubset v2, whose revision rev-2 is now the trusted one. */
+  const promoted = () => {
     const world = new World(aSpec());
     world.run();
+    expect(world.actual).toMatchObject({ stableWeight: 0, canaryWeight: 100 });
+    return world;
+  };
+  const weightsMoved = (world: World, from: number) =>
+    world.history.slice(from).flatMap((d) => routingActions(d.actions));
+
+  it('a strategy edit changes nothing now: it applies to the next revision', () => {
+    const world = promoted();
+    const before = world.history.length;
+    world.spec = aSpec({ strategy: { steps: [{ setWeight: 20 }, { pause: { duration: '2m' } }] } });
+    const d = world.step();
+    expect(d.status.phase).toBe('Succeeded');
+    expect(lastDecision(d.status)).toMatchObject({ action: 'Ignore', reason: 'SpecChanged' });
+    world.run(undefined, 3);
+    expect(weightsMoved(world, before)).toEqual([]);
+    expect(world.actual).toMatchObject({ stableWeight: 0, canaryWeight: 100 });
+  });
+
+  it('a new revision of the serving canary subset is refused, with the fix, and traffic stays', () => {
+    const world = promoted();
+    const before = world.history.length;
     world.obs = { ...world.obs, canaryRevision: 'rev-3' };
     const d = world.step();
-    expect(lastDecision(d.status)).toMatchObject({ action: 'Start', reason: 'NewRevision' });
+    expect(d.status.phase).toBe('Failed');
+    const valid = d.status.conditions?.find((c) => c.type === 'ConfigValid');
+    expect(valid).toMatchObject({ status: 'False' });
+    expect(valid?.message).toMatch(
+      /stableSubset v1 does not run revision rev-2.*set stableSubset to its subset/,
+    );
+    const again = world.step();
+    expect(again.status.conditions?.find((c) => c.type === 'ConfigValid')?.lastTransitionTime).toBe(
+      valid?.lastTransitionTime,
+    );
+    expect(weightsMoved(world, before)).toEqual([]);
+  });
+
+  it('pointing stableSubset at the promoted version and canarySubset at the next rolls out v3 from v2', () => {
+    const world = promoted();
+    const before = world.history.length;
+    world.spec = aSpec({ trafficRouting: { istio: { stableSubset: 'v2', canarySubset: 'v3' } } });
+    // the router now reads the same route as v2 = stable (100), v3 = canary (0)
+    world.actual = routingOf(100, 0);
+    world.obs = { ...world.obs, stableRevision: 'rev-2', canaryRevision: 'rev-3' };
+    const status = world.run();
+    expect(status.phase).toBe('Succeeded');
+    expect(status.decisions?.find((x) => x.action === 'Start')).toMatchObject({ reason: 'NewRevision' });
+    expect(weightsMoved(world, before).map((r) => r.canaryWeight)).toEqual([10, 50, 100]);
+  });
+
+  it('a first sight with all traffic on the canary subset is refused instead of moving it', () => {
+    const d = decide(aSpec(), undefined, observations({ actualRouting: routingOf(0, 100) }), T0);
+    expect(d.status.phase).toBe('Failed');
+    expect(routingActions(d.actions)).toEqual([]);
+    expect(d.status.message).toMatch(/100% of traffic is on canarySubset v2 and none on stableSubset v1/);
+  });
+
+  it('after a rollback a spec edit starts again from the stable revision, which serves', () => {
+    const world = new World(analysed(), failing);
+    world.run();
+    expect(world.status?.phase).toBe('RolledBack');
+    world.spec = analysed({ failureLimit: 3 });
+    const d = world.step();
+    expect(lastDecision(d.status)).toMatchObject({ action: 'Start', reason: 'SpecChanged' });
+    expect(routingActions(d.actions)).toEqual([]);
   });
 });
 
@@ -310,12 +379,6 @@ describe('decide: holding', () => {
 });
 
 describe('decide: analysis', () => {
-  const analysed = (extra: Parameters<typeof errorRatioAnalysis>[0] = {}) =>
-    aSpec({
-      analysis: errorRatioAnalysis(extra),
-      strategy: { steps: [{ setWeight: 10 }, { analysis: {} }, { setWeight: 50 }, { analysis: {} }] },
-    });
-
   it('rolls back after failureLimit consecutive failures, with the evidence in the Event', () => {
     const world = new World(analysed(), failing);
     const status = world.run();
@@ -345,19 +408,55 @@ describe('decide: analysis', () => {
     expect(status.phase).toBe('Succeeded');
   });
 
-  it('no data holds and says why; it never rolls back', () => {
+  it('no data holds and says why in one collapsing record; past holdDeadline it pauses once, never rolls back', () => {
     const quiet = () => new Map([['error-ratio', requests(counts(3, 0), counts(4, 0))]]);
-    const world = new World(analysed(), quiet);
-    for (let i = 0; i < 60; i++) {
+    const world = new World(analysed({ holdDeadline: '20m' }), quiet);
+    for (let i = 0; i < 15; i++) {
       world.step();
       world.now = new Date(world.now.getTime() + 60_000);
     }
     expect(world.status?.phase).toBe('Progressing');
     expect(world.status?.currentStepIndex).toBe(1);
-    expect(world.status?.decisions?.some((x) => x.reason === 'Inconclusive')).toBe(true);
+    const holds = world.status?.decisions?.filter((x) => x.reason === 'Inconclusive' && x.step === 1) ?? [];
+    expect(holds).toHaveLength(1);
+    expect(holds[0]?.count).toBeGreaterThan(10);
+    expect(Date.parse(holds[0]?.time ?? '') - Date.parse(holds[0]?.firstTime ?? '')).toBeGreaterThan(600_000);
     expect(world.status?.message).toMatch(
       /canary served 3 requests, stable served 4 requests in the window; 50 needed/,
     );
+    for (let i = 0; i < 100; i++) {
+      world.step();
+      world.now = new Date(world.now.getTime() + 60_000);
+    }
+    expect(world.status?.phase).toBe('Paused');
+    expect(world.status?.conditions?.find((c) => c.type === 'Paused')).toMatchObject({
+      status: 'True',
+      reason: 'HoldDeadlineExceeded',
+    });
+    const events = world.history.flatMap((d) => d.actions).filter((a) => a.type === 'event');
+    expect(events.filter((e) => e.reason === 'Inconclusive').length).toBeLessThanOrEqual(2);
+    expect(events.filter((e) => e.reason === 'HoldDeadlineExceeded')).toEqual([
+      expect.objectContaining({ severity: 'Warning' }),
+    ]);
+    expect(world.status?.decisions?.some((x) => x.action === 'Rollback')).toBe(false);
+    expect(world.status?.decisions?.length).toBeLessThan(8);
+  });
+
+  it('past holdDeadline a release can roll back instead, and evidence resumes a paused one', () => {
+    const quiet = () => new Map([['error-ratio', requests(counts(3, 0), counts(4, 0))]]);
+    const rolled = new World(analysed({ holdDeadline: '10m', onHoldDeadline: 'Rollback' }), quiet);
+    const status = rolled.run(undefined, 100);
+    expect(status).toMatchObject({ phase: 'RolledBack', canaryWeight: 0 });
+    expect(lastDecision(status)).toMatchObject({ reason: 'HoldDeadlineExceeded' });
+
+    let minute = 0;
+    const returning = () => (++minute < 15 ? quiet() : healthy());
+    const resumed = new World(analysed({ holdDeadline: '10m' }), returning);
+    const done = resumed.run(undefined, 200);
+    expect(done.phase).toBe('Succeeded');
+    const reasons = done.decisions?.map((x) => x.reason);
+    expect(reasons).toContain('HoldDeadlineExceeded');
+    expect(reasons).toContain('EvidenceResumed');
   });
 
   it('a holding analysis gate looks again at the next analysis, not in a busy loop', () => {
@@ -403,6 +502,7 @@ describe('decide: analysis', () => {
     expect(analysisWindow(spec, world.status, new Date(start + 60_000))).toEqual({
       start: new Date(start),
       end: new Date(start + 60_000),
+      since: {},
     });
   });
 });

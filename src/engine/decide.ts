@@ -3,8 +3,10 @@ import type {
   CanaryReleaseSpec,
   CanaryReleaseStatus,
   DecisionAction,
+  MetricEvidence,
   RoutingState,
   Step,
+  VerdictKind,
 } from '../api/canary-release.js';
 import { formatDuration, parseDuration } from '../api/duration.js';
 import { describeIssues, type ValidationIssue } from '../api/validation.js';
@@ -31,17 +33,41 @@ function analysisConfigured(spec: CanaryReleaseSpec): boolean {
 /**
  * The window the controller should measure now, or null when no analysis is due. The window runs
  * from when the current traffic split took effect, so every analysis sees only this step's traffic.
+ * Judges over increments (sequential) are measured from where their previous analysis ended
+ * (`since`, by metric), so no request is counted twice and none from another split.
  */
 export function analysisWindow(
   spec: CanaryReleaseSpec,
   status: CanaryReleaseStatus | undefined,
   now: Date,
-): { start: Date; end: Date } | null {
+): { start: Date; end: Date; since: Record<string, Date> } | null {
   if (!status || !analysisConfigured(spec) || !spec.analysis) return null;
   if (status.phase !== 'Progressing' && status.phase !== 'Paused') return null;
   const start = ms(status.windowStartedAt);
   if (start === undefined) return null;
-  return now.getTime() >= nextAnalysisAt(spec, status, start) ? { start: new Date(start), end: now } : null;
+  if (now.getTime() < nextAnalysisAt(spec, status, start)) return null;
+  const since = Object.fromEntries(
+    Object.entries(incrementStarts(status, start)).map(([metric, at]) => [metric, new Date(at)]),
+  );
+  return { start: new Date(start), end: now, since };
+}
+
+/** Per metric judged over increments: where its next increment starts (never before this split). */
+function incrementStarts(status: CanaryReleaseStatus, windowStart: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [metric, memory] of Object.entries(status.sequential ?? {})) {
+    const until = ms(memory.until);
+    if (until !== undefined && until > windowStart) out[metric] = until;
+  }
+  return out;
+}
+
+/**
+ * The share of the pass evidence step `index` needs before the rollout moves on: it grows with the
+ * steps, so the canary's exposure grows with the evidence, and the last step needs all of it.
+ */
+export function requiredEvidence(steps: readonly Step[], index: number): number {
+  return steps.length ? Math.min(1, (Math.min(index, steps.length - 1) + 1) / steps.length) : 1;
 }
 
 function nextAnalysisAt(spec: CanaryReleaseSpec, status: CanaryReleaseStatus, windowStart: number): number {
@@ -69,13 +95,21 @@ export function decide(
     failConfiguration(d, obs.configIssues);
     return d.result();
   }
-  d.condition('ConfigValid', 'True', 'Valid', 'the configuration is valid');
+  const valid = () => {
+    d.condition('ConfigValid', 'True', 'Valid', 'the configuration is valid');
+  };
   if (d.status.phase === 'Failed') delete d.status.phase;
 
   const managed = obs.managed;
   if (managed) noteSecrets(d, managed);
-  if (managed && initialize(d, managed)) return d.result();
+  if (managed && initialize(d, managed)) {
+    valid();
+    return d.result();
+  }
   const started = startOnChange(d);
+  // a start refused for the sake of the traffic fails the configuration, without a flap of the condition
+  if (started === 'refused') return d.result();
+  valid();
   if (!handleRequest(d) && !started && d.status.phase !== 'Initializing') {
     switch (d.status.phase) {
       case 'Progressing':
@@ -124,9 +158,10 @@ function failConfiguration(d: StatusDraft, issues: readonly ValidationIssue[]): 
 
 /**
  * A new canary revision, a changed spec, or a first sighting starts the rollout from step one, at
- * weight 0. True when it started one; the first step follows on the next reconcile.
+ * weight 0. Says whether it started one (or ended one), or refused to; the first step follows on
+ * the next reconcile.
  */
-function startOnChange(d: Draft): boolean {
+function startOnChange(d: Draft): boolean | 'refused' {
   const { status, obs } = d;
   const hash = rolloutSpecHash(d.spec);
   if (!obs.canaryRevision) {
@@ -151,9 +186,27 @@ function startOnChange(d: Draft): boolean {
     status.specHash = hash;
     return false;
   }
+  const newRevision = obs.canaryRevision !== status.canaryRevision;
+  const starting =
+    status.phase === undefined || status.phase === 'Initializing' || newRevision || hash !== status.specHash;
+  if (starting && !active && !newRevision && status.phase === 'Succeeded') {
+    // the release is done: a new strategy is for the next revision, and moves no traffic now
+    status.specHash = hash;
+    d.record(
+      'Ignore',
+      'SpecChanged',
+      `the rollout spec changed after revision ${status.canaryRevision ?? ''} was promoted; it applies to the next canary revision`,
+    );
+    return false;
+  }
+  const untrusted = starting ? untrustedStart(d) : undefined;
+  if (untrusted) {
+    failConfiguration(d, [untrusted]);
+    return 'refused';
+  }
   if (status.phase === undefined || status.phase === 'Initializing') {
     startRollout(d, 'Start', 'NewRevision', `rolling out canary revision ${obs.canaryRevision}`);
-  } else if (obs.canaryRevision !== status.canaryRevision) {
+  } else if (newRevision) {
     const from = active ? `; restarting from step 1 (was on step ${d.stepIndex + 1})` : '';
     startRollout(
       d,
@@ -174,6 +227,29 @@ function startOnChange(d: Draft): boolean {
   return true;
 }
 
+/**
+ * A rollout starts with all traffic on the stable revision. That must not move traffic to a revision
+ * nobody trusts: in subsets mode, after a promotion, the subset that serves is the canary subset, and
+ * the stable subset may run an older version. The stable revision is trusted when it is the one last
+ * promoted (or kept by a rollback), or when it already serves all traffic.
+ */
+function untrustedStart(d: Draft): ValidationIssue | undefined {
+  const { status, obs } = d;
+  const actual = obs.actualRouting;
+  if (obs.managed || !actual || actual.stableWeight === actual.total) return undefined;
+  const trusted = status.stableRevision;
+  if (trusted !== undefined ? obs.stableRevision === trusted : actual.stableWeight > 0) return undefined;
+  const istio = d.spec.trafficRouting.istio;
+  const serving = `${unitsToPercent(actual.canaryWeight, actual.total)}% of traffic is on canarySubset ${istio.canarySubset}`;
+  return {
+    path: 'spec.trafficRouting.istio.stableSubset',
+    message:
+      trusted !== undefined
+        ? `stableSubset ${istio.stableSubset} does not run revision ${trusted}, which was last promoted, and ${serving}; a rollout would move that traffic to an unanalysed revision. Roll out from the version that serves: set stableSubset to its subset and canarySubset to the new version's`
+        : `${serving} and none on stableSubset ${istio.stableSubset}; if ${istio.canarySubset} is your stable version, set stableSubset: ${istio.canarySubset} and canarySubset to the new version's subset`,
+  };
+}
+
 function startRollout(d: Draft, action: DecisionAction, reason: string, message: string): void {
   const { status, obs } = d;
   status.phase = 'Progressing';
@@ -185,6 +261,9 @@ function startRollout(d: Draft, action: DecisionAction, reason: string, message:
   if (obs.canaryRevision) status.canaryRevision = obs.canaryRevision;
   if (obs.stableRevision) status.stableRevision = obs.stableRevision;
   delete status.holdingSince;
+  delete status.analysisHoldingSince;
+  // a new rollout is a new experiment: the sequential tests start from nothing
+  delete status.sequential;
   setPaused(d, undefined);
   // forget the previous split even if it looked the same: this revision has its own window
   delete status.routing;
@@ -200,7 +279,11 @@ function pausedBy(d: Draft): string | undefined {
   return c?.status === 'True' ? c.reason : undefined;
 }
 
-function setPaused(d: Draft, reason: 'UserPaused' | 'WaitingForPromote' | undefined, message = ''): void {
+function setPaused(
+  d: Draft,
+  reason: 'UserPaused' | 'WaitingForPromote' | 'HoldDeadlineExceeded' | undefined,
+  message = '',
+): void {
   if (reason) d.condition('Paused', 'True', reason, message);
   else if (pausedBy(d)) d.condition('Paused', 'False', 'NotPaused', 'the release is not paused');
 }
@@ -333,19 +416,35 @@ function promote(d: Draft): void {
   d.condition('Progressing', 'True', 'Succeeded', message);
 }
 
-/** Runs the analysis that is due; false when it rolled the release back. */
-function analyse(d: Draft): boolean {
+/** What the analysis that was due means for the step: go on, or stop here (rolled back, paused). */
+type AnalysisResult = 'continue' | 'rolledBack' | 'paused';
+
+/** Runs the analysis that is due. */
+function analyse(d: Draft): AnalysisResult {
   const { spec, status, obs } = d;
-  if (!spec.analysis || !analysisConfigured(spec)) return true;
+  if (!spec.analysis || !analysisConfigured(spec)) return 'continue';
   const windowStart = ms(status.windowStartedAt);
-  if (windowStart === undefined) return true;
+  if (windowStart === undefined) return 'continue';
   const dueAt = nextAnalysisAt(spec, status, windowStart);
   if (d.now.getTime() < dueAt || !obs.analysis) {
     d.wakeAtTime(dueAt);
-    return true;
+    return pausedBy(d) === 'HoldDeadlineExceeded' ? 'paused' : 'continue';
   }
   const { metrics, measurements } = obs.analysis;
-  const verdicts = metrics.map((m) => judgeMetric(m, measurements.get(m.name) ?? NOT_MEASURED));
+  const required = requiredEvidence(d.steps, d.stepIndex);
+  const since = incrementStarts(status, windowStart);
+  const memory = { ...(status.sequential ?? {}) };
+  const verdicts = metrics.map((m) => {
+    const start = m.window === 'increment' ? (since[m.name] ?? windowStart) : windowStart;
+    const verdict = judgeMetric(m, measurements.get(m.name) ?? NOT_MEASURED, {
+      memory: memory[m.name],
+      required,
+      windowMs: d.now.getTime() - start,
+    });
+    if (verdict.memory) memory[m.name] = { ...verdict.memory, until: d.nowIso };
+    return verdict;
+  });
+  if (Object.keys(memory).length) status.sequential = memory;
   const outcome = aggregate(verdicts, spec.analysis);
   const record: AnalysisRecord = {
     time: d.nowIso,
@@ -357,24 +456,61 @@ function analyse(d: Draft): boolean {
   status.lastAnalysis = record;
   d.wake(parseDuration(spec.analysis.interval) ?? 60_000);
   const window = formatDuration(d.now.getTime() - windowStart);
+  const evidence = { verdict: outcome.verdict, metrics: record.metrics };
+
+  // a hold without new evidence (no answer, no requests) has a deadline; any evidence ends it
+  const evidenceless =
+    outcome.effect === 'hold' &&
+    (outcome.verdict === 'Error' ||
+      verdicts.every((v, i) => v.verdict !== 'Inconclusive' || v.noNewData || metrics[i]?.window === 'step'));
+  if (!evidenceless) {
+    delete status.analysisHoldingSince;
+    if (pausedBy(d) === 'HoldDeadlineExceeded') {
+      status.phase = 'Progressing';
+      setPaused(d, undefined);
+      d.record(
+        'Resume',
+        'EvidenceResumed',
+        `evidence arrives again at ${status.canaryWeight ?? 0}%; going on`,
+      );
+    }
+  }
+
   if (outcome.effect === 'pass') {
     status.consecutiveFailures = 0;
-    return true;
+    return 'continue';
   }
   if (outcome.effect === 'hold') {
-    const why = outcome.verdict === 'Error' ? 'the metrics backend could not answer' : 'no verdict yet';
-    const message = `holding at ${status.canaryWeight ?? 0}%: ${why} over ${window} (${outcome.summary})`;
-    if (d.lastDecision()?.message !== message) {
-      d.record('Hold', outcome.verdict === 'Error' ? 'MetricsUnavailable' : 'Inconclusive', message, {
-        verdict: outcome.verdict,
-        metrics: record.metrics,
-      });
+    if (evidenceless) {
+      const paused = holdWithoutEvidence(d, outcome.verdict, outcome.summary, evidence);
+      if (paused !== 'continue') return paused;
     }
-    return true;
+    const collecting = outcome.verdict === 'Inconclusive' && !evidenceless;
+    const why =
+      outcome.verdict === 'Error'
+        ? 'the metrics backend could not answer'
+        : collecting
+          ? 'collecting evidence'
+          : 'no verdict yet';
+    const message = `holding at ${status.canaryWeight ?? 0}%: ${why} over ${window} (${outcome.summary})`;
+    const reason =
+      outcome.verdict === 'Error' ? 'MetricsUnavailable' : collecting ? 'CollectingEvidence' : 'Inconclusive';
+    d.record('Hold', reason, message, evidence);
+    return 'continue';
   }
   const failures = (status.consecutiveFailures ?? 0) + 1;
   status.consecutiveFailures = failures;
   const limit = spec.analysis.failureLimit;
+  if (verdicts.some((v) => v.final)) {
+    // an anytime-valid test rejected: more analyses cannot take that back, so do not wait for them
+    rollback(
+      d,
+      'AnalysisFailed',
+      `rolled back at ${status.canaryWeight ?? 0}% over ${window}: ${outcome.summary}`,
+      record,
+    );
+    return 'rolledBack';
+  }
   if (failures >= limit) {
     rollback(
       d,
@@ -382,15 +518,51 @@ function analyse(d: Draft): boolean {
       `rolled back at ${status.canaryWeight ?? 0}% after ${failures} failed analyses in a row (limit ${limit}) over ${window}: ${outcome.summary}`,
       record,
     );
-    return false;
+    return 'rolledBack';
   }
   d.record(
     'Hold',
     'AnalysisFailed',
     `analysis failed (${failures} of ${limit} allowed in a row) over ${window}: ${outcome.summary}`,
-    { verdict: outcome.verdict, metrics: record.metrics },
+    evidence,
   );
-  return true;
+  return 'continue';
+}
+
+/**
+ * Counts a hold without evidence against `analysis.holdDeadline`; past it the release pauses (and
+ * says so, once) or rolls back, as `onHoldDeadline` says.
+ */
+function holdWithoutEvidence(
+  d: Draft,
+  verdict: VerdictKind,
+  summary: string,
+  evidence: { verdict: VerdictKind; metrics: MetricEvidence[] },
+): AnalysisResult {
+  const { status, spec } = d;
+  const analysis = spec.analysis;
+  if (!analysis) return 'continue';
+  status.analysisHoldingSince ??= d.nowIso;
+  const since = ms(status.analysisHoldingSince) ?? d.now.getTime();
+  const deadline = parseDuration(analysis.holdDeadline) ?? 1_800_000;
+  const held = d.now.getTime() - since;
+  if (held < deadline) {
+    d.wakeAtTime(since + deadline);
+    return 'continue';
+  }
+  const what = verdict === 'Error' ? 'the metrics backend has not answered' : 'no new evidence has arrived';
+  const message = `${what} for ${formatDuration(held)} (holdDeadline ${analysis.holdDeadline}) at ${status.canaryWeight ?? 0}%: ${summary}`;
+  if (analysis.onHoldDeadline === 'Rollback') {
+    rollback(d, 'HoldDeadlineExceeded', `rolled back: ${message}`);
+    return 'rolledBack';
+  }
+  status.phase = 'Paused';
+  if (pausedBy(d) !== 'HoldDeadlineExceeded') {
+    const text = `paused: ${message}; it goes on by itself once evidence arrives, or abort it`;
+    setPaused(d, 'HoldDeadlineExceeded', text);
+    d.record('Pause', 'HoldDeadlineExceeded', text, evidence, { warning: true });
+  }
+  return 'paused';
 }
 
 /** Holds that count against the progress deadline; past it the release rolls back. */
@@ -417,7 +589,7 @@ function holdForProgress(d: Draft, reason: string, message: string): void {
 
 function progress(d: Draft): void {
   const { spec, status, obs } = d;
-  if (!analyse(d)) return;
+  if (analyse(d) !== 'continue') return;
 
   if (spec.paused) {
     status.phase = 'Paused';

@@ -45,11 +45,17 @@ export class StatusDraft {
     this.wakeAt.push(Math.max(time, this.now.getTime()));
   }
 
+  /**
+   * Records a decision, and an Event for it. A hold for the same reason as the decision before it
+   * (at the same step) does not add a record: it updates that one, counts it and keeps when the
+   * streak began, so a long hold is one entry and one Event rather than one per analysis.
+   */
   record(
     action: DecisionAction,
     reason: string,
     message: string,
     evidence?: { verdict: DecisionRecord['verdict']; metrics: MetricEvidence[] },
+    options: { warning?: boolean } = {},
   ): void {
     const record: DecisionRecord = {
       time: this.nowIso,
@@ -61,9 +67,23 @@ export class StatusDraft {
       ...(evidence?.verdict ? { verdict: evidence.verdict } : {}),
       ...(evidence?.metrics.length ? { metrics: evidence.metrics } : {}),
     };
-    this.status.decisions = [...(this.status.decisions ?? []), record].slice(-DECISION_HISTORY);
+    const decisions = this.status.decisions ?? [];
+    const last = decisions.at(-1);
     this.status.message = message;
-    const warning = action === 'Rollback' || action === 'Fail';
+    if (
+      action === 'Hold' &&
+      last?.action === 'Hold' &&
+      last.reason === reason &&
+      last.step === record.step &&
+      last.canaryWeight === record.canaryWeight
+    ) {
+      record.count = (last.count ?? 1) + 1;
+      record.firstTime = last.firstTime ?? last.time;
+      this.status.decisions = [...decisions.slice(0, -1), record];
+      return;
+    }
+    this.status.decisions = [...decisions, record].slice(-DECISION_HISTORY);
+    const warning = options.warning === true || action === 'Rollback' || action === 'Fail';
     this.actions.push({ type: 'event', severity: warning ? 'Warning' : 'Normal', reason, message });
   }
 

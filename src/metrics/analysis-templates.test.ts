@@ -19,7 +19,7 @@ describe('analysis-templates/', () => {
     }
   });
 
-  it('covers error ratio vs stable, absolute success rate, p99 latency and slow ratio vs stable', () => {
+  it('covers error ratio, success rate and slow ratio tested sequentially against stable, and p99 latency', () => {
     const summary = metrics.map((m) => ({
       type: m.type,
       judge: m.judge.type,
@@ -28,14 +28,14 @@ describe('analysis-templates/', () => {
     }));
     expect(summary).toContainEqual({
       type: 'errorRatio',
-      judge: 'relative',
+      judge: 'sequential',
       min: undefined,
       quantile: undefined,
     });
     expect(summary).toContainEqual({
       type: 'successRate',
-      judge: 'threshold',
-      min: 0.99,
+      judge: 'sequential',
+      min: undefined,
       quantile: undefined,
     });
     expect(summary).toContainEqual({
@@ -46,7 +46,7 @@ describe('analysis-templates/', () => {
     });
     expect(summary).toContainEqual({
       type: 'slowRatio',
-      judge: 'relative',
+      judge: 'sequential',
       min: undefined,
       quantile: undefined,
     });

@@ -1,7 +1,7 @@
 import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
 import { toMeasurementError } from './errors.js';
 import type { PrometheusApi, QueryResult } from './prometheus-client.js';
-import type { MeasurementRequest } from './provider.js';
+import { windowStartOf, type MeasurementRequest } from './provider.js';
 import { renderTemplate, type PlaceholderValue, type RenderResult } from './promql.js';
 
 const REVISION_PLACEHOLDER = /\{\{\s*revision\s*\}\}/;
@@ -23,7 +23,7 @@ export function renderCustomQuery(
 ): RenderResult {
   const windowSeconds = Math.max(
     1,
-    Math.floor((request.now.getTime() - request.windowStart.getTime()) / 1000),
+    Math.floor((request.now.getTime() - windowStartOf(request, metric).getTime()) / 1000),
   );
   const values = new Map<string, PlaceholderValue>([
     ['revision', { value: revision }],

@@ -2,7 +2,12 @@ import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/
 import { customMeasurement } from './custom-query.js';
 import { toMeasurementError } from './errors.js';
 import type { PrometheusApi } from './prometheus-client.js';
-import type { MeasurementRequest, Measurements, MetricsProvider } from './provider.js';
+import {
+  windowStartOf,
+  type MeasurementRequest,
+  type Measurements,
+  type MetricsProvider,
+} from './provider.js';
 import {
   cellKey,
   compileErrorRule,
@@ -61,7 +66,7 @@ export class PrometheusProvider implements MetricsProvider {
       for (const metric of request.metrics) {
         const family = familyOf(metric);
         if (!family) custom.push({ request, metric });
-        else needs.push({ ...this.locate(request, family), service: request.service });
+        else needs.push({ ...this.locate(request, metric, family), service: request.service });
       }
     }
     const plan = planQueries(
@@ -96,7 +101,7 @@ export class PrometheusProvider implements MetricsProvider {
       for (const metric of request.metrics) {
         const family = familyOf(metric);
         if (!family) continue;
-        const where = this.locate(request, family);
+        const where = this.locate(request, metric, family);
         const queryIndex = plan.queryOf.get(needKey(where));
         const outcome = queryIndex === undefined ? undefined : statsOutcomes[queryIndex];
         put(request, metric, this.builtInMeasurement(request, where, outcome));
@@ -118,14 +123,15 @@ export class PrometheusProvider implements MetricsProvider {
     }
   }
 
-  private locate(request: MeasurementRequest, family: StatsFamily) {
+  private locate(request: MeasurementRequest, metric: ResolvedMetric, family: StatsFamily) {
     const scope: StatsScope = {
       namespace: request.namespace,
       reporter: request.reporter,
       revisionLabel: request.revisionLabel,
       time: request.now.getTime(),
     };
-    return { family, scope, window: windowSeconds(request.windowStart, request.now, this.granularityMs) };
+    const start = windowStartOf(request, metric);
+    return { family, scope, window: windowSeconds(start, request.now, this.granularityMs) };
   }
 
   private builtInMeasurement(

@@ -14,6 +14,11 @@ export interface MeasurementRequest {
   stableRevision: string;
   /** When the current step's weight took effect; the window runs from here to `now`. */
   windowStart: Date;
+  /**
+   * Metrics measured over increments (sequential judges): where each one's increment starts, by
+   * metric name. A metric not named here is measured from `windowStart`.
+   */
+  since?: Readonly<Record<string, Date>>;
   now: Date;
   metrics: readonly ResolvedMetric[];
   revisionLabel: RevisionLabel;
@@ -29,4 +34,9 @@ export type Measurements = Map<string, Map<string, Measurement>>;
  */
 export interface MetricsProvider {
   measure(requests: readonly MeasurementRequest[], signal?: AbortSignal): Promise<Measurements>;
+}
+
+/** Where the window of `metric` starts in `request`: its increment, or the step's window. */
+export function windowStartOf(request: MeasurementRequest, metric: ResolvedMetric): Date {
+  return (metric.window === 'increment' ? request.since?.[metric.name] : undefined) ?? request.windowStart;
 }

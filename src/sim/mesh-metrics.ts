@@ -1,5 +1,10 @@
 import type { Measurement, ResolvedMetric } from '../analysis/types.js';
-import type { MeasurementRequest, Measurements, MetricsProvider } from '../metrics/provider.js';
+import {
+  windowStartOf,
+  type MeasurementRequest,
+  type Measurements,
+  type MetricsProvider,
+} from '../metrics/provider.js';
 import { windowSeconds } from '../metrics/request-stats.js';
 import { DEFAULT_WINDOW_GRANULARITY_MS } from '../metrics/prometheus-provider.js';
 import { histogramQuantile, ISTIO_LATENCY_BUCKETS_MS, slowerThan } from './histogram.js';
@@ -36,7 +41,7 @@ export class MeshMetricsProvider implements MetricsProvider {
       };
     }
     const end = request.now.getTime();
-    const seconds = windowSeconds(request.windowStart, request.now, DEFAULT_WINDOW_GRANULARITY_MS);
+    const seconds = windowSeconds(windowStartOf(request, metric), request.now, DEFAULT_WINDOW_GRANULARITY_MS);
     const start = end - seconds * 1000;
     const canary = this.mesh.window(request.canaryRevision, start, end);
     const stable = this.mesh.window(request.stableRevision, start, end);

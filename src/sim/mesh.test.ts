@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedMetric } from '../analysis/types.js';
+import { resolvedMetric } from '../../test/builders/metrics.js';
 import type { MeasurementRequest } from '../metrics/provider.js';
 import {
   bucketProbabilities,
@@ -77,14 +78,8 @@ describe('binomial and multinomial draws', () => {
 });
 
 describe('MeshMetricsProvider: the metrics port answered from the simulated mesh', () => {
-  const metric = (m: Partial<ResolvedMetric> & Pick<ResolvedMetric, 'type'>): ResolvedMetric => ({
-    name: m.type,
-    judge: { type: 'threshold', max: 1 },
-    source: 'inline',
-    args: {},
-    minSamples: 0,
-    ...m,
-  });
+  const metric = (m: Partial<ResolvedMetric> & Pick<ResolvedMetric, 'type'>): ResolvedMetric =>
+    resolvedMetric({ name: m.type, judge: { type: 'threshold', max: 1 }, minSamples: 0, ...m });
   const t0 = Date.parse('2026-01-05T10:00:00Z');
   const request = (metrics: ResolvedMetric[], windowMs: number): MeasurementRequest => ({
     key: 'default/reviews',

@@ -1,15 +1,11 @@
 /** Fixture builders shared by the metrics tests. */
-import type { ResolvedMetric } from '../../src/analysis/types.js';
+import { resolvedMetric as metric } from '../builders/metrics.js';
 import type { PrometheusApi, QueryResult } from '../../src/metrics/prometheus-client.js';
 import type { MeasurementRequest } from '../../src/metrics/provider.js';
 
 export const NOW = new Date('2024-05-01T12:00:00Z');
 
-export function metric(
-  over: Partial<ResolvedMetric> & Pick<ResolvedMetric, 'name' | 'type'>,
-): ResolvedMetric {
-  return { source: 'inline', args: {}, minSamples: 50, judge: { type: 'relative' }, ...over };
-}
+export { metric };
 
 export function release(over: Partial<MeasurementRequest> = {}): MeasurementRequest {
   const namespace = over.namespace ?? 'shop';

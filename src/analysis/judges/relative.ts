@@ -11,6 +11,7 @@ export const DEFAULT_SLACK = 0;
  */
 export const relativeJudge: Judge = {
   needsStable: true,
+  window: 'step',
   judge({ metric, canary, stable, higherIsBetter }) {
     const tolerance = metric.judge.tolerance ?? DEFAULT_TOLERANCE;
     const slack = metric.judge.slack ?? DEFAULT_SLACK;

@@ -4,6 +4,7 @@ import type { Judge } from './judge.js';
 /** An absolute range on the canary's value, e.g. success rate >= 0.99 (the seeds' style). */
 export const thresholdJudge: Judge = {
   needsStable: false,
+  window: 'step',
   judge({ metric, canary }) {
     const value = canary.value ?? Number.NaN;
     const { min, max } = metric.judge;

@@ -47,12 +47,14 @@ describe('canaria simulate on the examples', () => {
     expect(result.outcome).toBe('RolledBack');
     const rollback = result.timeline.at(-1)!;
     expect(rollback.atMs).toBeGreaterThan(10 * 60_000);
-    expect(rollback.decision.message).toMatch(/^rolled back at (10|25)% after 3 failed analyses/);
+    expect(rollback.decision.message).toMatch(
+      /^rolled back at (10|25)% over \d+m.*error-ratio Fail: .*e-value \S+ >= 100/,
+    );
     // before the fault no analysis failed twice in a row
     expect(result.timeline.filter((e) => e.decision.action === 'Rollback')).toHaveLength(1);
   });
 
-  it('low-traffic.yaml: Inconclusive, holds at 5 % until the time limit and never rolls back', async () => {
+  it('low-traffic.yaml: holds at 5 % collecting evidence until the time limit and never rolls back', async () => {
     const result = await simulateJson({ file: [release], scenario: example('low-traffic.yaml') });
     expect(result.finished).toBe(false);
     expect(result.outcome).toBe('Progressing');
@@ -60,8 +62,9 @@ describe('canaria simulate on the examples', () => {
     expect(result.weights.at(-1)?.actual).toBe(5);
     const holds = result.timeline.filter((e) => e.decision.action === 'Hold');
     expect(holds.length).toBeGreaterThan(10);
-    expect(holds.every((e) => e.decision.reason === 'Inconclusive')).toBe(true);
-    expect(holds.at(-1)?.decision.message).toMatch(/needed for a verdict|Inconclusive/);
+    expect(holds.every((e) => ['Inconclusive', 'CollectingEvidence'].includes(e.decision.reason))).toBe(true);
+    expect(holds.at(-1)?.decision.message).toMatch(/more canary requests \(~\d/);
+    expect(result.timeline.some((e) => e.decision.action === 'Rollback')).toBe(false);
   });
 
   it('ab-header.yaml: only the testuser requests reach v2 during the A/B stage, then everyone moves', async () => {

@@ -1,4 +1,4 @@
-import type { AnalysisTemplateSpec } from '../api/analysis-template.js';
+import type { AnalysisTemplateSpec, MetricSpec } from '../api/analysis-template.js';
 import type { AnalysisSpec } from '../api/canary-release.js';
 import type { ValidationIssue } from '../api/validation.js';
 import type { ResolvedMetric } from './types.js';
@@ -11,6 +11,18 @@ export interface TemplateCatalog {
 
 export const emptyCatalog = (): TemplateCatalog => ({ namespaced: new Map(), cluster: new Map() });
 
+export interface ResolveOptions {
+  /** The metrics providers the controller has; a metric naming another is an issue. Unchecked when absent. */
+  providers?: readonly string[];
+}
+
+/** A metric may only name a provider the operator configured; the fix lists the ones there are. */
+function unknownProvider(metric: MetricSpec, providers: readonly string[] | undefined): string | undefined {
+  const name = metric.provider?.name;
+  if (name === undefined || providers === undefined || providers.includes(name)) return undefined;
+  return `no metrics provider named "${name}" is configured in the controller; use one of: ${providers.join(', ')} (the operator adds providers with --metrics-providers-file or the chart's metricsProviders)`;
+}
+
 /**
  * Turns a release's analysis (template references plus inline metrics) into the metrics to
  * measure. A missing template or argument is a configuration issue, reported with its path.
@@ -18,6 +30,7 @@ export const emptyCatalog = (): TemplateCatalog => ({ namespaced: new Map(), clu
 export function resolveMetrics(
   analysis: AnalysisSpec | undefined,
   catalog: TemplateCatalog,
+  options: ResolveOptions = {},
 ): { metrics: ResolvedMetric[]; issues: ValidationIssue[] } {
   const metrics: ResolvedMetric[] = [];
   const issues: ValidationIssue[] = [];
@@ -73,6 +86,14 @@ export function resolveMetrics(
       }
     }
     template.metrics.forEach((m, j) => {
+      const noProvider = unknownProvider(m, options.providers);
+      if (noProvider) {
+        issues.push({
+          path,
+          message: `${ref.kind} "${ref.name}" spec.metrics[${j}].provider.name: ${noProvider}`,
+        });
+        return;
+      }
       add(
         { ...m, source: `${ref.kind} ${ref.name}`, args, minSamples: m.minSamples ?? analysis.minSamples },
         `${path} (metric ${j})`,
@@ -80,6 +101,11 @@ export function resolveMetrics(
     });
   });
   analysis.metrics?.forEach((m, i) => {
+    const noProvider = unknownProvider(m, options.providers);
+    if (noProvider) {
+      issues.push({ path: `spec.analysis.metrics[${i}].provider.name`, message: noProvider });
+      return;
+    }
     add(
       { ...m, source: 'inline', args: {}, minSamples: m.minSamples ?? analysis.minSamples },
       `spec.analysis.metrics[${i}].name`,

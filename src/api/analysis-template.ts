@@ -71,13 +71,77 @@ export const judgeSpec = z
   });
 export type JudgeSpec = z.infer<typeof judgeSpec>;
 
-export const providerSpec = z.strictObject({
-  type: z.enum(PROVIDER_TYPES, {
-    error: `unknown metrics provider type; use one of: ${PROVIDER_TYPES.join(', ')}`,
-  }),
-  /** Overrides the controller's default Prometheus address for this metric. */
-  address: z.url({ error: 'must be a URL such as http://prometheus.istio-system:9090' }).optional(),
-});
+/** The provider metrics without `provider` go to: the one the controller's --prometheus-* flags set. */
+export const DEFAULT_METRICS_PROVIDER = 'default';
+
+const PROVIDER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const OPERATOR_CONFIGURED =
+  'metrics backends are configured by the operator (controller flag --metrics-providers-file, chart value metricsProviders), so that the controller never sends its credentials to an address a user wrote';
+
+/**
+ * Which of the operator's metrics backends a metric is measured on, by name. Only the name: the
+ * operator's entry fixes the backend's type, address and credentials, so a type written here could only
+ * restate or contradict it, and an address written here would receive the controller's credentials.
+ * Whether the name is known is checked where the controller's providers are known (observe, router).
+ */
+export const providerSpec = z
+  .strictObject({
+    // optional here so that a missing name and a forbidden address are reported together
+    name: z
+      .string()
+      .max(63, { error: 'must be at most 63 characters' })
+      .regex(PROVIDER_NAME, {
+        error: 'must be a provider name of lowercase letters, digits and dashes, e.g. thanos',
+      })
+      .optional(),
+    /** Not accepted; declared so that it is reported with the fix rather than dropped unseen. */
+    address: z.string().optional(),
+    /** Not accepted either: the operator's entry has the type. */
+    type: z.string().optional(),
+  })
+  .superRefine((provider, ctx) => {
+    if (provider.address !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['address'],
+        message: `is not accepted: ${OPERATOR_CONFIGURED}; remove address and name the provider instead, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+    if (provider.type !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: `is not accepted: the operator's provider entry has the type; remove type and name the provider, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+    if (provider.name === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: `is required: one of the controller's metrics providers, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+  })
+  // what passes is a name and nothing else: nothing downstream can read an address
+  .transform(({ name }) => ({ name: name ?? DEFAULT_METRICS_PROVIDER }))
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.name)',
+        message: `provider.name is required: one of the controller's metrics providers`,
+      },
+      {
+        rule: '!has(self.address)',
+        message: `provider.address is not accepted: ${OPERATOR_CONFIGURED}; name the provider instead`,
+      },
+      {
+        rule: '!has(self.type)',
+        message:
+          "provider.type is not accepted: the operator's provider entry has the type; name the provider instead",
+      },
+    ],
+  });
+export type ProviderSpec = z.infer<typeof providerSpec>;
 
 const METRIC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

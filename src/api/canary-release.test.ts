@@ -148,10 +148,22 @@ const INVALID: [string, Json, string, RegExp][] = [
     /unknown judge type; use one of: threshold, relative/,
   ],
   [
-    'an unknown provider type',
-    metric({ provider: { type: 'datadog' } }),
+    'a provider address (the operator configures backends; credentials never follow a user address)',
+    metric({ provider: { name: 'default', address: 'http://attacker.example:9090' } }),
+    'spec.analysis.metrics[0].provider.address',
+    /is not accepted: metrics backends are configured by the operator .*name the provider instead/,
+  ],
+  [
+    'a provider type (the operator configures it)',
+    metric({ provider: { type: 'prometheus' } }),
     'spec.analysis.metrics[0].provider.type',
-    /unknown metrics provider type/,
+    /is not accepted: the operator's provider entry has the type/,
+  ],
+  [
+    'a provider without a name',
+    metric({ provider: {} }),
+    'spec.analysis.metrics[0].provider.name',
+    /is required: one of the controller's metrics providers/,
   ],
   [
     'slowRatio without a latency bound',

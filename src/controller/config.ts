@@ -1,8 +1,15 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { validate as validCron } from 'node-cron';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_METRICS_PROVIDER } from '../api/analysis-template.js';
 import { parseDuration } from '../api/duration.js';
-import type { MetricsProviderSettings } from '../metrics/registry.js';
+import {
+  parseProvidersFile,
+  type MetricsProviderConfig,
+  type MetricsProviderSettings,
+} from '../metrics/registry.js';
 
 /**
  * One setting of the controller: its flag, the environment variable that can set it instead, and
@@ -32,7 +39,8 @@ export const SETTINGS = {
   prometheusUrl: {
     flag: '--prometheus-url',
     env: 'CANARIA_PROMETHEUS_URL',
-    description: 'Prometheus (or Thanos, Mimir, Cortex) base URL',
+    description:
+      'Prometheus (or Thanos, Mimir, Cortex) base URL of the metrics provider named "default"; the --prometheus-* flags configure that provider',
     default: 'http://prometheus.istio-system:9090',
   },
   prometheusTimeout: {
@@ -72,6 +80,12 @@ export const SETTINGS = {
     env: 'CANARIA_PROMETHEUS_WINDOW_GRANULARITY',
     description: 'analysis windows are rounded down to this; keep it <= the shortest analysis interval',
     default: '1m',
+  },
+  metricsProvidersFile: {
+    flag: '--metrics-providers-file',
+    env: 'CANARIA_METRICS_PROVIDERS_FILE',
+    description:
+      'YAML file of more named metrics providers, {providers: [{name, type, address, timeout, bearerTokenFile, basicAuth: {usernameFile, passwordFile}, headers, caFile, ...}]}; templates pick one with provider: {name}',
   },
   leaderElect: {
     flag: '--leader-elect',
@@ -134,7 +148,8 @@ export interface ControllerConfig {
   kubeconfig?: string;
   context?: string;
   namespaces: string[];
-  prometheus: MetricsProviderSettings;
+  /** The metrics backends templates may name; the one named `default` first. */
+  metricsProviders: MetricsProviderConfig[];
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
   metricsPort: number;
   concurrency: number;
@@ -242,12 +257,28 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
   const caFile = get('prometheusCaFile');
   if (caFile) prometheus.caFile = caFile;
 
+  const metricsProviders: MetricsProviderConfig[] = [
+    { name: DEFAULT_METRICS_PROVIDER, type: 'prometheus', settings: prometheus },
+  ];
+  const providersFile = get('metricsProvidersFile');
+  if (providersFile) {
+    let content: unknown;
+    try {
+      content = parseYaml(readFileSync(providersFile, 'utf8')) as unknown;
+    } catch (err) {
+      problems.push(
+        `${where('metricsProvidersFile')}: cannot read ${providersFile}: ${(err as Error).message}`,
+      );
+    }
+    if (content !== undefined) metricsProviders.push(...parseProvidersFile(content, providersFile, problems));
+  }
+
   const config: ControllerConfig = {
     namespaces: (get('namespaces') ?? '')
       .split(',')
       .map((n) => n.trim())
       .filter(Boolean),
-    prometheus,
+    metricsProviders,
     leaderElection: {
       enabled: boolean('leaderElect'),
       namespace: get('leaderElectionNamespace') ?? 'canaria-system',

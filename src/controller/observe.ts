@@ -43,6 +43,8 @@ export interface ObserveOptions {
   release: string;
   /** Whether Secrets count in a revision (the controller may read them). */
   trackSecrets: boolean;
+  /** The metrics providers the controller has; metrics naming another are a configuration issue. */
+  metricsProviders?: readonly string[];
 }
 
 export interface ReleaseObservation {
@@ -211,7 +213,11 @@ export function observeRelease(
   }
 
   const { catalog, broken } = templateCatalog(kube, namespace);
-  const resolved = resolveMetrics(spec.analysis, catalog);
+  const resolved = resolveMetrics(
+    spec.analysis,
+    catalog,
+    options.metricsProviders ? { providers: options.metricsProviders } : {},
+  );
   for (const issue of resolved.issues) {
     const ref = /^spec\.analysis\.templates\[(\d+)\]/.exec(issue.path);
     const template = ref ? spec.analysis?.templates?.[Number(ref[1])] : undefined;

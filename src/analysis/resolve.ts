@@ -1,4 +1,9 @@
-import type { AnalysisTemplateSpec, MetricSpec } from '../api/analysis-template.js';
+import {
+  ERROR_COUNTING_TYPES,
+  type AnalysisTemplateSpec,
+  type ErrorRules,
+  type MetricSpec,
+} from '../api/analysis-template.js';
 import type { AnalysisSpec } from '../api/canary-release.js';
 import type { ValidationIssue } from '../api/validation.js';
 import type { ResolvedMetric } from './types.js';
@@ -21,6 +26,13 @@ function unknownProvider(metric: MetricSpec, providers: readonly string[] | unde
   const name = metric.provider?.name;
   if (name === undefined || providers === undefined || providers.includes(name)) return undefined;
   return `no metrics provider named "${name}" is configured in the controller; use one of: ${providers.join(', ')} (the operator adds providers with --metrics-providers-file or the chart's metricsProviders)`;
+}
+
+/** The error rules a metric is measured with: its own lists over the release's; the provider adds its defaults. */
+function withErrorRules(metric: MetricSpec, release: ErrorRules | undefined): Pick<MetricSpec, 'errors'> {
+  if (!ERROR_COUNTING_TYPES.includes(metric.type)) return {};
+  const errors = { ...release, ...metric.errors };
+  return Object.keys(errors).length ? { errors } : {};
 }
 
 /**
@@ -95,7 +107,13 @@ export function resolveMetrics(
         return;
       }
       add(
-        { ...m, source: `${ref.kind} ${ref.name}`, args, minSamples: m.minSamples ?? analysis.minSamples },
+        {
+          ...m,
+          ...withErrorRules(m, analysis.errors),
+          source: `${ref.kind} ${ref.name}`,
+          args,
+          minSamples: m.minSamples ?? analysis.minSamples,
+        },
         `${path} (metric ${j})`,
       );
     });
@@ -107,7 +125,13 @@ export function resolveMetrics(
       return;
     }
     add(
-      { ...m, source: 'inline', args: {}, minSamples: m.minSamples ?? analysis.minSamples },
+      {
+        ...m,
+        ...withErrorRules(m, analysis.errors),
+        source: 'inline',
+        args: {},
+        minSamples: m.minSamples ?? analysis.minSamples,
+      },
       `spec.analysis.metrics[${i}].name`,
     );
   });

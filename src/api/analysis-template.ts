@@ -143,6 +143,91 @@ export const providerSpec = z
   });
 export type ProviderSpec = z.infer<typeof providerSpec>;
 
+/** gRPC status codes by name, as grpc-go and Envoy number them; Istio reports the number. */
+export const GRPC_CODES = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCodeName = keyof typeof GRPC_CODES;
+export const GRPC_CODE_NAMES = Object.keys(GRPC_CODES) as [GrpcCodeName, ...GrpcCodeName[]];
+
+/** An HTTP status (`429`) or a class of them (`5xx`). */
+export const HTTP_CODE_PATTERN = /^[1-5]([0-9]{2}|xx)$/;
+/** An Envoy response flag as Istio reports it in `response_flags`, e.g. `UF`, `URX`, `NR`. */
+export const RESPONSE_FLAG_PATTERN = /^[A-Z]{1,8}$/;
+
+/**
+ * Which requests the built-in request metrics count as failed: a request is an error when its HTTP
+ * code, any of its Envoy response flags, or its gRPC status is listed. A list given replaces the
+ * controller's list of that kind; an empty list counts none of that kind.
+ */
+export const errorRules = z.strictObject({
+  /** HTTP codes (`503`) or classes (`5xx`); the controller's default is `[5xx]`. */
+  httpCodes: z
+    .array(
+      z
+        .string()
+        .regex(HTTP_CODE_PATTERN, { error: 'must be an HTTP status such as 429, or a class such as 5xx' }),
+    )
+    .optional(),
+  /** Envoy response flags that count whatever the code, e.g. `[UF, URX, NR]`; none by default. */
+  responseFlags: z
+    .array(
+      z.string().regex(RESPONSE_FLAG_PATTERN, {
+        error: 'must be an Envoy response flag such as UF, URX or NR (capital letters)',
+      }),
+    )
+    .optional(),
+  /**
+   * gRPC statuses that count; a failed gRPC call is HTTP 200 with Istio's `grpc_response_status` set.
+   * The controller's default: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+   */
+  grpcCodes: z
+    .array(z.enum(GRPC_CODE_NAMES, { error: `must be a gRPC status name: ${GRPC_CODE_NAMES.join(', ')}` }))
+    .optional(),
+});
+export type ErrorRules = z.infer<typeof errorRules>;
+export type CompleteErrorRules = { [K in keyof ErrorRules]-?: NonNullable<ErrorRules[K]> };
+
+/** What the controller counts as failed unless its flags, a release or a metric say otherwise. */
+export const DEFAULT_ERROR_RULES: CompleteErrorRules = {
+  httpCodes: ['5xx'],
+  responseFlags: [],
+  grpcCodes: ['UNKNOWN', 'DEADLINE_EXCEEDED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'],
+};
+
+/** Later rules win, list by list: a release's httpCodes replace the controller's, its grpcCodes stay. */
+export function mergeErrorRules(
+  base: CompleteErrorRules,
+  ...overrides: (ErrorRules | undefined)[]
+): CompleteErrorRules {
+  const out = { ...base };
+  for (const over of overrides) {
+    if (over?.httpCodes) out.httpCodes = over.httpCodes;
+    if (over?.responseFlags) out.responseFlags = over.responseFlags;
+    if (over?.grpcCodes) out.grpcCodes = over.grpcCodes;
+  }
+  return out;
+}
+
+/** The metric types that count errors among requests, and so read error rules. */
+export const ERROR_COUNTING_TYPES: readonly MetricType[] = ['errorRatio', 'successRate'];
+
 const METRIC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const metricSpec = z
@@ -172,6 +257,8 @@ export const metricSpec = z
     minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).optional(),
     judge: judgeSpec,
     provider: providerSpec.optional(),
+    /** errorRatio, successRate: which requests count as errors, over the release's and the controller's rules. */
+    errors: errorRules.optional(),
   })
   .superRefine((metric, ctx) => {
     const needs = (field: 'latencyThresholdMs' | 'query', example: string) => {
@@ -190,6 +277,13 @@ export const metricSpec = z
         code: 'custom',
         path: ['query'],
         message: `query is only read for type: promql; ${metric.type} builds its own query from Istio's metrics`,
+      });
+    }
+    if (metric.errors !== undefined && !ERROR_COUNTING_TYPES.includes(metric.type)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['errors'],
+        message: `errors is only read for ${ERROR_COUNTING_TYPES.join(' and ')}; a ${metric.type} metric does not count errors`,
       });
     }
     if (metric.type !== 'promql' && metric.higherIsBetter !== undefined) {

@@ -214,6 +214,30 @@ const INVALID: [string, Json, string, RegExp][] = [
     'spec.analysis.metrics[0].name',
     /lowercase name/,
   ],
+  [
+    'error rules on a metric that counts no errors',
+    metric({ type: 'latencyQuantile', quantile: 0.99, errors: { httpCodes: ['429'] } }),
+    'spec.analysis.metrics[0].errors',
+    /only read for errorRatio and successRate/,
+  ],
+  [
+    'an HTTP code that is a regular expression',
+    metric({ errors: { httpCodes: ['5..'] } }),
+    'spec.analysis.metrics[0].errors.httpCodes[0]',
+    /an HTTP status such as 429, or a class such as 5xx/,
+  ],
+  [
+    'a gRPC status by number',
+    analysis({ errors: { grpcCodes: [14] } }),
+    'spec.analysis.errors.grpcCodes[0]',
+    /a gRPC status name: OK, CANCELLED, UNKNOWN/,
+  ],
+  [
+    'a response flag that could be PromQL',
+    analysis({ errors: { responseFlags: ['UF"} or vector(1)'] } }),
+    'spec.analysis.errors.responseFlags[0]',
+    /an Envoy response flag such as UF/,
+  ],
   ['a failure limit of 0', analysis({ failureLimit: 0 }), 'spec.analysis.failureLimit', /at least 1/],
   ['an analysis interval below 1s', analysis({ interval: '500ms' }), 'spec.analysis.interval', /at least 1s/],
   [

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isValidTimeZone, parseCron } from './cron.js';
 import { duration, parseDuration } from './duration.js';
-import { metricSpec } from './analysis-template.js';
+import { errorRules, metricSpec } from './analysis-template.js';
 import { API_VERSION, k8sName, objectMeta } from './meta.js';
 
 /** A share of traffic in percent. Fractions are allowed: 0.1 means one request in a thousand. */
@@ -143,6 +143,12 @@ export const analysisSpec = z.strictObject({
   revisionLabel: z
     .enum(REVISION_LABELS, { error: `must be one of ${REVISION_LABELS.join(', ')}` })
     .default('destination_canonical_revision'),
+  /**
+   * Which requests the built-in errorRatio and successRate metrics count as errors (HTTP codes such as
+   * 5xx and 429, Envoy response flags, gRPC statuses); a metric's own `errors` wins, the controller's
+   * --error-* flags fill in what neither says.
+   */
+  errors: errorRules.optional(),
   /** Which proxy's report to count; `destination` sees every request the canary served. */
   reporter: z
     .enum(['destination', 'source'], { error: 'must be destination or source' })

@@ -120,4 +120,35 @@ describe('loadControllerConfig', () => {
       /providers\.yaml: providers\[0\]\.name: must be lowercase/,
     );
   });
+
+  it('reads the controller-wide error rules, with gRPC failures counted by default', () => {
+    expect(loadControllerConfig({}, {}).metricsProviders[0]?.settings.errors).toEqual({
+      httpCodes: ['5xx'],
+      responseFlags: [],
+      grpcCodes: ['UNKNOWN', 'DEADLINE_EXCEEDED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'],
+    });
+    const config = loadControllerConfig(
+      { errorHttpCodes: '5xx, 429', errorGrpcCodes: '' },
+      { CANARIA_ERROR_RESPONSE_FLAGS: 'UF,URX' },
+    );
+    expect(config.metricsProviders[0]?.settings.errors).toEqual({
+      httpCodes: ['5xx', '429'],
+      responseFlags: ['UF', 'URX'],
+      grpcCodes: [],
+    });
+    let error: unknown;
+    try {
+      loadControllerConfig({ errorHttpCodes: '5..', errorGrpcCodes: 'UNAVAILABLE,14' }, {});
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      expect.stringMatching(
+        /^--error-http-codes \(or CANARIA_ERROR_HTTP_CODES\): "5\.\." must be an HTTP status such as 429, or a class such as 5xx/,
+      ),
+      expect.stringMatching(
+        /^--error-grpc-codes \(or CANARIA_ERROR_GRPC_CODES\): "14" must be a gRPC status name: OK, CANCELLED/,
+      ),
+    ]);
+  });
 });

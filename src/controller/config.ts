@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { validate as validCron } from 'node-cron';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_METRICS_PROVIDER } from '../api/analysis-template.js';
+import {
+  DEFAULT_ERROR_RULES,
+  DEFAULT_METRICS_PROVIDER,
+  errorRules as errorRulesSchema,
+  mergeErrorRules,
+  type CompleteErrorRules,
+} from '../api/analysis-template.js';
 import { parseDuration } from '../api/duration.js';
 import {
   parseProvidersFile,
@@ -86,6 +92,27 @@ export const SETTINGS = {
     env: 'CANARIA_METRICS_PROVIDERS_FILE',
     description:
       'YAML file of more named metrics providers, {providers: [{name, type, address, timeout, bearerTokenFile, basicAuth: {usernameFile, passwordFile}, headers, caFile, ...}]}; templates pick one with provider: {name}',
+  },
+  errorHttpCodes: {
+    flag: '--error-http-codes',
+    env: 'CANARIA_ERROR_HTTP_CODES',
+    description:
+      'comma-separated HTTP codes (429) or classes (5xx) the built-in request metrics count as errors, unless a release or metric says otherwise',
+    default: DEFAULT_ERROR_RULES.httpCodes.join(','),
+  },
+  errorResponseFlags: {
+    flag: '--error-response-flags',
+    env: 'CANARIA_ERROR_RESPONSE_FLAGS',
+    description:
+      'comma-separated Envoy response flags (UF, URX, NR, ...) that count as errors whatever the code',
+    default: DEFAULT_ERROR_RULES.responseFlags.join(','),
+  },
+  errorGrpcCodes: {
+    flag: '--error-grpc-codes',
+    env: 'CANARIA_ERROR_GRPC_CODES',
+    description:
+      "comma-separated gRPC statuses (by name) that count as errors, from Istio's grpc_response_status",
+    default: DEFAULT_ERROR_RULES.grpcCodes.join(','),
   },
   leaderElect: {
     flag: '--leader-elect',
@@ -272,6 +299,35 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     }
     if (content !== undefined) metricsProviders.push(...parseProvidersFile(content, providersFile, problems));
   }
+
+  // the controller-wide error rules, the default under every release's and metric's own
+  const list = (name: SettingName) =>
+    (get(name) ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const rules = {
+    httpCodes: list('errorHttpCodes'),
+    responseFlags: list('errorResponseFlags'),
+    grpcCodes: list('errorGrpcCodes'),
+  };
+  const checked = errorRulesSchema.safeParse(rules);
+  if (!checked.success) {
+    const setting: Record<string, SettingName> = {
+      httpCodes: 'errorHttpCodes',
+      responseFlags: 'errorResponseFlags',
+      grpcCodes: 'errorGrpcCodes',
+    };
+    for (const issue of checked.error.issues) {
+      const [field, index] = issue.path as [string, number];
+      const value = (rules as Record<string, string[]>)[field]?.[index] ?? '';
+      problems.push(`${where(setting[field] ?? 'errorHttpCodes')}: "${value}" ${issue.message}`);
+    }
+  }
+  const errors: CompleteErrorRules = checked.success
+    ? mergeErrorRules(DEFAULT_ERROR_RULES, checked.data)
+    : DEFAULT_ERROR_RULES;
+  for (const provider of metricsProviders) provider.settings.errors = errors;
 
   const config: ControllerConfig = {
     namespaces: (get('namespaces') ?? '')

@@ -196,6 +196,19 @@ describe('the Helm chart', () => {
       ['/var/run/canaria/metrics-providers/1/basic-auth/username', 'mimir-auth'],
       ['/var/run/canaria/metrics-providers/1/basic-auth/password', 'mimir-auth'],
     ]);
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        '--error-http-codes=5xx,429',
+        '--error-response-flags=',
+        '--error-grpc-codes=UNAVAILABLE',
+      ]),
+    );
+    expect(controller(variant('default')).args).toEqual(
+      expect.arrayContaining([
+        `--error-http-codes=${SETTINGS.errorHttpCodes.default}`,
+        `--error-grpc-codes=${SETTINGS.errorGrpcCodes.default}`,
+      ]),
+    );
     const annotations = (
       one(manifests, 'Deployment').spec as { template: { metadata: { annotations: Record<string, string> } } }
     ).template.metadata.annotations;

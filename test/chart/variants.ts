@@ -26,6 +26,8 @@ export const VARIANTS: Record<string, Values> = {
         basicAuth: { secretName: 'mimir-auth' },
       },
     ],
+    'errorRules.httpCodes': ['5xx', '429'],
+    'errorRules.grpcCodes': ['UNAVAILABLE'],
   },
   'everything set': {
     watchNamespaces: WATCHED,

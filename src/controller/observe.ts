@@ -7,6 +7,7 @@ import {
   type ValidationIssue,
 } from '../api/validation.js';
 import { resolveMetrics, type TemplateCatalog } from '../analysis/resolve.js';
+import { routeClaimIssue } from './claims.js';
 import type { ResolvedMetric } from '../analysis/types.js';
 import { fingerprint } from '../engine/spec-hash.js';
 import type { ObservedRouting, Observations } from '../engine/types.js';
@@ -211,6 +212,8 @@ export function observeRelease(
       ...validateRoutingTargets(vs, dr, istio, { subsetLabelsManaged: spec.targetRef !== undefined }),
     );
   }
+  const claimed = options.release ? routeClaimIssue(kube, namespace, options.release, spec, vs) : undefined;
+  if (claimed) issues.push(claimed);
 
   const { catalog, broken } = templateCatalog(kube, namespace);
   const resolved = resolveMetrics(

@@ -59,7 +59,10 @@ export class MemoryKube implements KubePort {
         uid: existing?.metadata.uid ?? `uid-${kind}-${refKey(ref)}`,
         resourceVersion: String(++this.revision),
         generation,
-        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(0).toISOString(),
+        creationTimestamp:
+          existing?.metadata.creationTimestamp ??
+          object.metadata.creationTimestamp ??
+          new Date(0).toISOString(),
       },
     };
     if (existing && object.status === undefined) stored.status = existing.status;

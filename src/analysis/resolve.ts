@@ -5,6 +5,7 @@ import {
   type MetricSpec,
 } from '../api/analysis-template.js';
 import type { AnalysisSpec } from '../api/canary-release.js';
+import { LIMITS } from '../api/limits.js';
 import type { ValidationIssue } from '../api/validation.js';
 import type { ResolvedMetric } from './types.js';
 
@@ -135,5 +136,12 @@ export function resolveMetrics(
       `spec.analysis.metrics[${i}].name`,
     );
   });
+  if (metrics.length > LIMITS.metricsPerRelease) {
+    // each metric repeats its evidence in every decision of the status: keep that bounded
+    issues.push({
+      path: 'spec.analysis',
+      message: `the templates and metrics add up to ${metrics.length} metrics; a release measures at most ${LIMITS.metricsPerRelease}`,
+    });
+  }
   return { metrics, issues };
 }

@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { objectMeta, API_VERSION } from './meta.js';
+import { LIMITS } from './limits.js';
+
+const list = <T extends z.ZodType>(item: T, max: number, what: string) =>
+  z.array(item).max(max, { error: `at most ${max} ${what}` });
+const bounded = (max: number) => z.string().max(max, { error: `must be at most ${max} characters` });
 
 /**
  * Built-in request metrics compile to PromQL over Istio's standard metrics, per revision, over the
@@ -87,17 +92,15 @@ const OPERATOR_CONFIGURED =
 export const providerSpec = z
   .strictObject({
     // optional here so that a missing name and a forbidden address are reported together
-    name: z
-      .string()
-      .max(63, { error: 'must be at most 63 characters' })
+    name: bounded(LIMITS.label)
       .regex(PROVIDER_NAME, {
         error: 'must be a provider name of lowercase letters, digits and dashes, e.g. thanos',
       })
       .optional(),
     /** Not accepted; declared so that it is reported with the fix rather than dropped unseen. */
-    address: z.string().optional(),
+    address: bounded(LIMITS.shortText * 8).optional(),
     /** Not accepted either: the operator's entry has the type. */
-    type: z.string().optional(),
+    type: bounded(LIMITS.label).optional(),
   })
   .superRefine((provider, ctx) => {
     if (provider.address !== undefined) {
@@ -178,28 +181,30 @@ export const RESPONSE_FLAG_PATTERN = /^[A-Z]{1,8}$/;
  */
 export const errorRules = z.strictObject({
   /** HTTP codes (`503`) or classes (`5xx`); the controller's default is `[5xx]`. */
-  httpCodes: z
-    .array(
-      z
-        .string()
-        .regex(HTTP_CODE_PATTERN, { error: 'must be an HTTP status such as 429, or a class such as 5xx' }),
-    )
-    .optional(),
+  httpCodes: list(
+    z.string().max(3).regex(HTTP_CODE_PATTERN, {
+      error: 'must be an HTTP status such as 429, or a class such as 5xx',
+    }),
+    LIMITS.codes,
+    'codes',
+  ).optional(),
   /** Envoy response flags that count whatever the code, e.g. `[UF, URX, NR]`; none by default. */
-  responseFlags: z
-    .array(
-      z.string().regex(RESPONSE_FLAG_PATTERN, {
-        error: 'must be an Envoy response flag such as UF, URX or NR (capital letters)',
-      }),
-    )
-    .optional(),
+  responseFlags: list(
+    z.string().max(8).regex(RESPONSE_FLAG_PATTERN, {
+      error: 'must be an Envoy response flag such as UF, URX or NR (capital letters)',
+    }),
+    LIMITS.codes,
+    'flags',
+  ).optional(),
   /**
    * gRPC statuses that count; a failed gRPC call is HTTP 200 with Istio's `grpc_response_status` set.
    * The controller's default: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS.
    */
-  grpcCodes: z
-    .array(z.enum(GRPC_CODE_NAMES, { error: `must be a gRPC status name: ${GRPC_CODE_NAMES.join(', ')}` }))
-    .optional(),
+  grpcCodes: list(
+    z.enum(GRPC_CODE_NAMES, { error: `must be a gRPC status name: ${GRPC_CODE_NAMES.join(', ')}` }),
+    LIMITS.codes,
+    'codes',
+  ).optional(),
 });
 export type ErrorRules = z.infer<typeof errorRules>;
 export type CompleteErrorRules = { [K in keyof ErrorRules]-?: NonNullable<ErrorRules[K]> };
@@ -232,7 +237,7 @@ const METRIC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const metricSpec = z
   .strictObject({
-    name: z.string().regex(METRIC_NAME, {
+    name: bounded(LIMITS.label).regex(METRIC_NAME, {
       error: 'must be a lowercase name of letters, digits and dashes, such as error-ratio',
     }),
     type: z.enum(METRIC_TYPES, {
@@ -250,7 +255,7 @@ export const metricSpec = z
       .lt(1, { error: 'must be between 0 and 1, e.g. 0.99 for p99' })
       .optional(),
     /** promql: the query; `{{ revision }}` is replaced by the canary's and the stable's revision. */
-    query: z.string().min(1, { error: 'must not be empty' }).optional(),
+    query: bounded(LIMITS.query).min(1, { error: 'must not be empty' }).optional(),
     /** promql: whether a larger value is better (a success rate) or worse (an error rate, a latency). */
     higherIsBetter: z.boolean().optional(),
     /** Requests each revision must have served before this metric gives a verdict. */
@@ -297,16 +302,18 @@ export const metricSpec = z
 export type MetricSpec = z.infer<typeof metricSpec>;
 
 export const templateArg = z.strictObject({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  name: bounded(LIMITS.label).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
     error: 'must be an identifier (letters, digits, underscore), used as {{ args.NAME }}',
   }),
   /** The default; a release that references the template may override it. */
-  value: z.string().optional(),
+  value: bounded(LIMITS.argValue).optional(),
 });
 
 export const analysisTemplateSpec = z.strictObject({
-  args: z.array(templateArg).optional(),
-  metrics: z.array(metricSpec).min(1, { error: 'a template needs at least one metric' }),
+  args: list(templateArg, LIMITS.args, 'arguments').optional(),
+  metrics: list(metricSpec, LIMITS.metrics, 'metrics').min(1, {
+    error: 'a template needs at least one metric',
+  }),
 });
 export type AnalysisTemplateSpec = z.infer<typeof analysisTemplateSpec>;
 

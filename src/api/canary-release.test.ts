@@ -234,7 +234,7 @@ const INVALID: [string, Json, string, RegExp][] = [
   ],
   [
     'a response flag that could be PromQL',
-    analysis({ errors: { responseFlags: ['UF"} or vector(1)'] } }),
+    analysis({ errors: { responseFlags: ['UF"}or'] } }),
     'spec.analysis.errors.responseFlags[0]',
     /an Envoy response flag such as UF/,
   ],

@@ -4,6 +4,7 @@ import {
   type CompleteErrorRules,
   type ErrorRules,
 } from '../api/analysis-template.js';
+import { LIMITS, truncate } from '../api/limits.js';
 import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
 import { customMeasurement } from './custom-query.js';
 import { toMeasurementError } from './errors.js';
@@ -166,7 +167,8 @@ export class PrometheusProvider implements MetricsProvider {
           ? statsExpression(family, scope, window, [request.service])
           : `${statsExpression(family, scope, window, [request.service], errorLabels(rule))} # ${describeErrorRule(rule)}`
         : undefined;
-    const withQuery = <M extends Measurement>(m: M): M => (query === undefined ? m : { ...m, query });
+    const withQuery = <M extends Measurement>(m: M): M =>
+      query === undefined ? m : { ...m, query: truncate(query, LIMITS.evidenceQuery) };
     if (outcome && !outcome.ok) return withQuery({ kind: 'error', error: outcome.error });
     const cell = (revision: string) =>
       outcome?.ok ? outcome.index.get(cellKey(window, request.service, revision)) : undefined;

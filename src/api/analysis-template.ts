@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { objectMeta, API_VERSION } from './meta.js';
+import { LIMITS } from './limits.js';
+
+const list = <T extends z.ZodType>(item: T, max: number, what: string) =>
+  z.array(item).max(max, { error: `at most ${max} ${what}` });
+const bounded = (max: number) => z.string().max(max, { error: `must be at most ${max} characters` });
 
 /**
  * Built-in request metrics compile to PromQL over Istio's standard metrics, per revision, over the
@@ -78,19 +83,168 @@ export const judgeSpec = z
   });
 export type JudgeSpec = z.infer<typeof judgeSpec>;
 
-export const providerSpec = z.strictObject({
-  type: z.enum(PROVIDER_TYPES, {
-    error: `unknown metrics provider type; use one of: ${PROVIDER_TYPES.join(', ')}`,
-  }),
-  /** Overrides the controller's default Prometheus address for this metric. */
-  address: z.url({ error: 'must be a URL such as http://prometheus.istio-system:9090' }).optional(),
+/** The provider metrics without `provider` go to: the one the controller's --prometheus-* flags set. */
+export const DEFAULT_METRICS_PROVIDER = 'default';
+
+const PROVIDER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const OPERATOR_CONFIGURED =
+  'metrics backends are configured by the operator (controller flag --metrics-providers-file, chart value metricsProviders), so that the controller never sends its credentials to an address a user wrote';
+
+/**
+ * Which of the operator's metrics backends a metric is measured on, by name. Only the name: the
+ * operator's entry fixes the backend's type, address and credentials, so a type written here could only
+ * restate or contradict it, and an address written here would receive the controller's credentials.
+ * Whether the name is known is checked where the controller's providers are known (observe, router).
+ */
+export const providerSpec = z
+  .strictObject({
+    // optional here so that a missing name and a forbidden address are reported together
+    name: bounded(LIMITS.label)
+      .regex(PROVIDER_NAME, {
+        error: 'must be a provider name of lowercase letters, digits and dashes, e.g. thanos',
+      })
+      .optional(),
+    /** Not accepted; declared so that it is reported with the fix rather than dropped unseen. */
+    address: bounded(LIMITS.shortText * 8).optional(),
+    /** Not accepted either: the operator's entry has the type. */
+    type: bounded(LIMITS.label).optional(),
+  })
+  .superRefine((provider, ctx) => {
+    if (provider.address !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['address'],
+        message: `is not accepted: ${OPERATOR_CONFIGURED}; remove address and name the provider instead, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+    if (provider.type !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: `is not accepted: the operator's provider entry has the type; remove type and name the provider, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+    if (provider.name === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: `is required: one of the controller's metrics providers, e.g. provider: {name: ${DEFAULT_METRICS_PROVIDER}}`,
+      });
+    }
+  })
+  // what passes is a name and nothing else: nothing downstream can read an address
+  .transform(({ name }) => ({ name: name ?? DEFAULT_METRICS_PROVIDER }))
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.name)',
+        message: `provider.name is required: one of the controller's metrics providers`,
+      },
+      {
+        rule: '!has(self.address)',
+        message: `provider.address is not accepted: ${OPERATOR_CONFIGURED}; name the provider instead`,
+      },
+      {
+        rule: '!has(self.type)',
+        message:
+          "provider.type is not accepted: the operator's provider entry has the type; name the provider instead",
+      },
+    ],
+  });
+export type ProviderSpec = z.infer<typeof providerSpec>;
+
+/** gRPC status codes by name, as grpc-go and Envoy number them; Istio reports the number. */
+export const GRPC_CODES = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCodeName = keyof typeof GRPC_CODES;
+export const GRPC_CODE_NAMES = Object.keys(GRPC_CODES) as [GrpcCodeName, ...GrpcCodeName[]];
+
+/** An HTTP status (`429`) or a class of them (`5xx`). */
+export const HTTP_CODE_PATTERN = /^[1-5]([0-9]{2}|xx)$/;
+/** An Envoy response flag as Istio reports it in `response_flags`, e.g. `UF`, `URX`, `NR`. */
+export const RESPONSE_FLAG_PATTERN = /^[A-Z]{1,8}$/;
+
+/**
+ * Which requests the built-in request metrics count as failed: a request is an error when its HTTP
+ * code, any of its Envoy response flags, or its gRPC status is listed. A list given replaces the
+ * controller's list of that kind; an empty list counts none of that kind.
+ */
+export const errorRules = z.strictObject({
+  /** HTTP codes (`503`) or classes (`5xx`); the controller's default is `[5xx]`. */
+  httpCodes: list(
+    z.string().max(3).regex(HTTP_CODE_PATTERN, {
+      error: 'must be an HTTP status such as 429, or a class such as 5xx',
+    }),
+    LIMITS.codes,
+    'codes',
+  ).optional(),
+  /** Envoy response flags that count whatever the code, e.g. `[UF, URX, NR]`; none by default. */
+  responseFlags: list(
+    z.string().max(8).regex(RESPONSE_FLAG_PATTERN, {
+      error: 'must be an Envoy response flag such as UF, URX or NR (capital letters)',
+    }),
+    LIMITS.codes,
+    'flags',
+  ).optional(),
+  /**
+   * gRPC statuses that count; a failed gRPC call is HTTP 200 with Istio's `grpc_response_status` set.
+   * The controller's default: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+   */
+  grpcCodes: list(
+    z.enum(GRPC_CODE_NAMES, { error: `must be a gRPC status name: ${GRPC_CODE_NAMES.join(', ')}` }),
+    LIMITS.codes,
+    'codes',
+  ).optional(),
 });
+export type ErrorRules = z.infer<typeof errorRules>;
+export type CompleteErrorRules = { [K in keyof ErrorRules]-?: NonNullable<ErrorRules[K]> };
+
+/** What the controller counts as failed unless its flags, a release or a metric say otherwise. */
+export const DEFAULT_ERROR_RULES: CompleteErrorRules = {
+  httpCodes: ['5xx'],
+  responseFlags: [],
+  grpcCodes: ['UNKNOWN', 'DEADLINE_EXCEEDED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'],
+};
+
+/** Later rules win, list by list: a release's httpCodes replace the controller's, its grpcCodes stay. */
+export function mergeErrorRules(
+  base: CompleteErrorRules,
+  ...overrides: (ErrorRules | undefined)[]
+): CompleteErrorRules {
+  const out = { ...base };
+  for (const over of overrides) {
+    if (over?.httpCodes) out.httpCodes = over.httpCodes;
+    if (over?.responseFlags) out.responseFlags = over.responseFlags;
+    if (over?.grpcCodes) out.grpcCodes = over.grpcCodes;
+  }
+  return out;
+}
+
+/** The metric types that count errors among requests, and so read error rules. */
+export const ERROR_COUNTING_TYPES: readonly MetricType[] = ['errorRatio', 'successRate'];
 
 const METRIC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const metricSpec = z
   .strictObject({
-    name: z.string().regex(METRIC_NAME, {
+    name: bounded(LIMITS.label).regex(METRIC_NAME, {
       error: 'must be a lowercase name of letters, digits and dashes, such as error-ratio',
     }),
     type: z.enum(METRIC_TYPES, {
@@ -108,13 +262,15 @@ export const metricSpec = z
       .lt(1, { error: 'must be between 0 and 1, e.g. 0.99 for p99' })
       .optional(),
     /** promql: the query; `{{ revision }}` is replaced by the canary's and the stable's revision. */
-    query: z.string().min(1, { error: 'must not be empty' }).optional(),
+    query: bounded(LIMITS.query).min(1, { error: 'must not be empty' }).optional(),
     /** promql: whether a larger value is better (a success rate) or worse (an error rate, a latency). */
     higherIsBetter: z.boolean().optional(),
     /** Requests each revision must have served before this metric gives a verdict. */
     minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).optional(),
     judge: judgeSpec,
     provider: providerSpec.optional(),
+    /** errorRatio, successRate: which requests count as errors, over the release's and the controller's rules. */
+    errors: errorRules.optional(),
   })
   .superRefine((metric, ctx) => {
     const needs = (field: 'latencyThresholdMs' | 'query', example: string) => {
@@ -145,6 +301,13 @@ export const metricSpec = z
         message: `query is only read for type: promql; ${metric.type} builds its own query from Istio's metrics`,
       });
     }
+    if (metric.errors !== undefined && !ERROR_COUNTING_TYPES.includes(metric.type)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['errors'],
+        message: `errors is only read for ${ERROR_COUNTING_TYPES.join(' and ')}; a ${metric.type} metric does not count errors`,
+      });
+    }
     if (metric.type !== 'promql' && metric.higherIsBetter !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -156,16 +319,18 @@ export const metricSpec = z
 export type MetricSpec = z.infer<typeof metricSpec>;
 
 export const templateArg = z.strictObject({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  name: bounded(LIMITS.label).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
     error: 'must be an identifier (letters, digits, underscore), used as {{ args.NAME }}',
   }),
   /** The default; a release that references the template may override it. */
-  value: z.string().optional(),
+  value: bounded(LIMITS.argValue).optional(),
 });
 
 export const analysisTemplateSpec = z.strictObject({
-  args: z.array(templateArg).optional(),
-  metrics: z.array(metricSpec).min(1, { error: 'a template needs at least one metric' }),
+  args: list(templateArg, LIMITS.args, 'arguments').optional(),
+  metrics: list(metricSpec, LIMITS.metrics, 'metrics').min(1, {
+    error: 'a template needs at least one metric',
+  }),
 });
 export type AnalysisTemplateSpec = z.infer<typeof analysisTemplateSpec>;
 

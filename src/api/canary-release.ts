@@ -1,8 +1,15 @@
 import { z } from 'zod';
 import { isValidTimeZone, parseCron } from './cron.js';
 import { duration, parseDuration } from './duration.js';
-import { metricSpec } from './analysis-template.js';
+import { errorRules, metricSpec } from './analysis-template.js';
 import { API_VERSION, k8sName, objectMeta } from './meta.js';
+import { LIMITS, quoted, truncate } from './limits.js';
+
+/** A list of at most `max` items, saying so when it has more. */
+const list = <T extends z.ZodType>(item: T, max: number, what: string) =>
+  z.array(item).max(max, { error: `at most ${max} ${what}` });
+const bounded = (max: number, what = '') =>
+  z.string().max(max, { error: `must be at most ${max} characters${what}` });
 
 /** A share of traffic in percent. Fractions are allowed: 0.1 means one request in a thousand. */
 const percent = (what: string) =>
@@ -15,10 +22,10 @@ const percent = (what: string) =>
 
 const stringMatch = z
   .strictObject({
-    name: z.string().min(1, { error: 'name is required, e.g. end-user' }),
-    exact: z.string().optional(),
-    prefix: z.string().optional(),
-    regex: z.string().optional(),
+    name: bounded(LIMITS.headerName).min(1, { error: 'name is required, e.g. end-user' }),
+    exact: bounded(LIMITS.matchValue, '; match a prefix or a regex instead').optional(),
+    prefix: bounded(LIMITS.matchValue).optional(),
+    regex: bounded(LIMITS.regex).optional(),
   })
   .superRefine((m, ctx) => {
     const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
@@ -34,13 +41,16 @@ const stringMatch = z
 export type StringMatch = z.infer<typeof stringMatch>;
 
 function checkRegex(source: string, path: string[], ctx: z.RefinementCtx): void {
+  if (source.length > LIMITS.regex) return; // too long: its own issue says so, and compiling it costs
   try {
     new RegExp(source);
   } catch (err) {
+    // the engine's message repeats the whole pattern: keep only why it failed
+    const why = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
     ctx.addIssue({
       code: 'custom',
       path,
-      message: `is not a valid regular expression (${(err as Error).message}); Istio uses RE2 syntax`,
+      message: `${quoted(source)} is not a valid regular expression (${why}); Istio uses RE2 syntax`,
     });
   }
 }
@@ -48,18 +58,20 @@ function checkRegex(source: string, path: string[], ctx: z.RefinementCtx): void 
 export const matchStage = z
   .strictObject({
     /** Request headers; Istio lower-cases header names. */
-    headers: z.array(stringMatch).optional(),
+    headers: list(stringMatch, LIMITS.matches, 'header matches').optional(),
     /** One cookie by name; compiled to a regex on the `cookie` header as Istio requires. */
     cookie: z
       .strictObject({
-        name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: 'must be a cookie name' }),
-        regex: z.string().min(1, { error: 'must not be empty; use .* to match any value' }),
+        name: bounded(LIMITS.headerName).regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
+          error: 'must be a cookie name',
+        }),
+        regex: bounded(LIMITS.regex).min(1, { error: 'must not be empty; use .* to match any value' }),
       })
       .superRefine((c, ctx) => {
         checkRegex(c.regex, ['regex'], ctx);
       })
       .optional(),
-    queryParams: z.array(stringMatch).optional(),
+    queryParams: list(stringMatch, LIMITS.matches, 'query parameter matches').optional(),
     /** Share of the matched requests that the canary receives. */
     canaryWeight: percent('canaryWeight').default(100),
     /** How long the stage lasts; without it the stage waits to be resumed. */
@@ -119,7 +131,11 @@ export const templateRef = z.strictObject({
       error: 'kind must be AnalysisTemplate or ClusterAnalysisTemplate',
     })
     .default('AnalysisTemplate'),
-  args: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+  args: list(
+    z.strictObject({ name: bounded(LIMITS.label).min(1), value: bounded(LIMITS.argValue) }),
+    LIMITS.args,
+    'arguments',
+  ).optional(),
 });
 export type TemplateRef = z.infer<typeof templateRef>;
 
@@ -131,9 +147,9 @@ export const DEFAULT_REGRESSION = { ratio: 4, floor: 0.005, power: 0.95 } as con
 export const analysisSpec = z.strictObject({
   /** How often the canary is measured. */
   interval: duration.default('1m'),
-  templates: z.array(templateRef).optional(),
+  templates: list(templateRef, LIMITS.templates, 'templates').optional(),
   /** Metrics written in place, in the same shape as a template's. */
-  metrics: z.array(metricSpec).optional(),
+  metrics: list(metricSpec, LIMITS.metrics, 'metrics').optional(),
   /** Consecutive failed analyses that roll the canary back; a passing analysis resets the count. */
   failureLimit: z.int().min(1, { error: 'must be at least 1' }).default(2),
   /** Requests each revision must have served in the window before a metric gives a verdict. */
@@ -146,6 +162,12 @@ export const analysisSpec = z.strictObject({
   revisionLabel: z
     .enum(REVISION_LABELS, { error: `must be one of ${REVISION_LABELS.join(', ')}` })
     .default('destination_canonical_revision'),
+  /**
+   * Which requests the built-in errorRatio and successRate metrics count as errors (HTTP codes such as
+   * 5xx and 429, Envoy response flags, gRPC statuses); a metric's own `errors` wins, the controller's
+   * --error-* flags fill in what neither says.
+   */
+  errors: errorRules.optional(),
   /** Which proxy's report to count; `destination` sees every request the canary served. */
   reporter: z
     .enum(['destination', 'source'], { error: 'must be destination or source' })
@@ -203,7 +225,7 @@ export const istioRouting = z.strictObject({
   virtualService: z.strictObject({
     name: k8sName('virtualService.name'),
     /** Names of the http routes canaria manages; by default the routes to the stable and canary subsets. */
-    routes: z.array(z.string().min(1)).optional(),
+    routes: list(bounded(LIMITS.name).min(1), LIMITS.routes, 'routes').optional(),
   }),
   destinationRule: z.strictObject({ name: k8sName('destinationRule.name') }),
   stableSubset: k8sName('stableSubset'),
@@ -221,8 +243,7 @@ export const istioRouting = z.strictObject({
     )
     .default(100),
   /** The mesh's Istio version, when known; canaria refuses what that version would reject. */
-  istioVersion: z
-    .string()
+  istioVersion: bounded(LIMITS.shortText)
     .regex(/^\d+\.\d+(\.\d+)?$/, { error: 'must be a version such as 1.22 or 1.22.3' })
     .optional(),
 });
@@ -230,11 +251,11 @@ export type IstioRouting = z.infer<typeof istioRouting>;
 
 export const releaseWindow = z.strictObject({
   /** When a window opens: a five-field cron expression (minute hour day-of-month month day-of-week). */
-  schedule: z.string().min(1, { error: 'must be a cron expression such as "0 9 * * 1-5"' }),
+  schedule: bounded(LIMITS.shortText).min(1, { error: 'must be a cron expression such as "0 9 * * 1-5"' }),
   /** How long it stays open. */
   duration: duration,
   /** IANA time zone of the schedule; UTC by default. */
-  timeZone: z.string().optional(),
+  timeZone: bounded(LIMITS.shortText).optional(),
 });
 export type ReleaseWindow = z.infer<typeof releaseWindow>;
 
@@ -282,7 +303,7 @@ export const canaryReleaseSpec = z
     trafficRouting: z.strictObject({ istio: istioRouting }),
     strategy: z
       .strictObject({
-        steps: z.array(step).optional(),
+        steps: list(step, LIMITS.steps, 'steps').optional(),
         /** Shorthand: raise the weight by stepWeight every interval up to maxWeight, analysing each. */
         stepWeight: percent('stepWeight').optional(),
         maxWeight: percent('maxWeight').optional(),
@@ -343,14 +364,16 @@ export const canaryReleaseSpec = z
     /** The longest a release may hold without progress (canary not ready, no verdict) before it rolls back. */
     progressDeadline: duration.default('10m'),
     /** Progress only inside these windows; outside them the release holds its weight. */
-    releaseWindows: z.array(releaseWindow).optional(),
+    releaseWindows: list(releaseWindow, LIMITS.releaseWindows, 'release windows').optional(),
     /** Pause or resume the release. */
     paused: z.boolean().default(false),
     /** A one-shot user action; `id` makes it idempotent (the controller handles each id once). */
     request: z
       .strictObject({
         action: z.enum(USER_ACTIONS, { error: `action must be one of ${USER_ACTIONS.join(', ')}` }),
-        id: z.string().min(1, { error: 'id must not be empty; any unique string, e.g. a timestamp' }),
+        id: bounded(LIMITS.shortText).min(1, {
+          error: 'id must not be empty; any unique string, e.g. a timestamp',
+        }),
       })
       .optional(),
   })
@@ -385,7 +408,7 @@ export const canaryReleaseSpec = z
       ctx.addIssue({
         code: 'custom',
         path: ['trafficRouting', 'istio', 'canarySubset'],
-        message: `stableSubset and canarySubset are both "${istio.stableSubset}"; the canary needs a subset of its own`,
+        message: `stableSubset and canarySubset are both ${quoted(istio.stableSubset)}; the canary needs a subset of its own`,
       });
     }
     checkWeightsExpressible(spec, ctx);
@@ -428,7 +451,7 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
       ctx.addIssue({
         code: 'custom',
         path: ['trafficRouting', 'istio', 'weightTotal'],
-        message: `Istio ${version} requires a route's weights to add up to 100; use weightTotal: 100 (whole-percent steps) or upgrade to Istio >= 1.15`,
+        message: `Istio ${truncate(version, LIMITS.quoted)} requires a route's weights to add up to 100; use weightTotal: 100 (whole-percent steps) or upgrade to Istio >= 1.15`,
       });
     }
   }
@@ -437,19 +460,20 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
 function checkWindows(spec: CheckedSpec, ctx: z.RefinementCtx): void {
   spec.releaseWindows?.forEach((window, i) => {
     try {
-      parseCron(window.schedule);
+      // too long is its own issue; a cron expression that long is not worth parsing
+      if (window.schedule.length <= LIMITS.shortText) parseCron(window.schedule);
     } catch (err) {
       ctx.addIssue({
         code: 'custom',
         path: ['releaseWindows', i, 'schedule'],
-        message: `"${window.schedule}" ${(err as Error).message}; e.g. "0 9 * * 1-5" opens at 09:00 on weekdays`,
+        message: `${quoted(window.schedule)} ${truncate((err as Error).message, LIMITS.issue)}; e.g. "0 9 * * 1-5" opens at 09:00 on weekdays`,
       });
     }
     if (window.timeZone !== undefined && !isValidTimeZone(window.timeZone)) {
       ctx.addIssue({
         code: 'custom',
         path: ['releaseWindows', i, 'timeZone'],
-        message: `"${window.timeZone}" is not an IANA time zone; use e.g. Europe/Berlin or UTC`,
+        message: `${quoted(window.timeZone)} is not an IANA time zone; use e.g. Europe/Berlin or UTC`,
       });
     }
   });

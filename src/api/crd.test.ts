@@ -54,4 +54,20 @@ describe('generated CRDs', () => {
       'Age',
     ]);
   });
+
+  it.each(buildCrds().map((c) => [c.file, c.crd] as const))(
+    '%s bounds every string and list of the spec, so the API server refuses oversized input',
+    (_file, crd) => {
+      const version = (crd.spec as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] })
+        .versions[0];
+      const spec = (version?.schema.openAPIV3Schema.properties as Record<string, unknown>).spec;
+      const unbounded: string[] = [];
+      walk(spec, (node, path) => {
+        if (node.type === 'string' && node.enum === undefined && node.maxLength === undefined)
+          unbounded.push(path);
+        if (node.type === 'array' && node.maxItems === undefined) unbounded.push(`${path}[]`);
+      });
+      expect(unbounded).toEqual([]);
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from './limits.js';
 
 /** Go-style durations as Kubernetes users write them: `500ms`, `30s`, `5m`, `1h30m`. */
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
@@ -27,6 +28,9 @@ export function formatDuration(ms: number): string {
   return `${hours ? `${hours}h` : ''}${minutes ? `${minutes}m` : ''}${seconds ? `${seconds}s` : ''}`;
 }
 
-export const duration = z.string().regex(DURATION, {
-  error: 'must be a duration such as 30s, 5m or 1h30m (units ms, s, m, h)',
-});
+export const duration = z
+  .string()
+  .max(LIMITS.duration, { error: `must be at most ${LIMITS.duration} characters, e.g. 1h30m` })
+  .regex(DURATION, {
+    error: 'must be a duration such as 30s, 5m or 1h30m (units ms, s, m, h)',
+  });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from './limits.js';
 
 export const API_GROUP = 'canaria.dev';
 export const API_VERSION_NAME = 'v1alpha1';
@@ -10,7 +11,7 @@ export const k8sName = (what: string) =>
   z
     .string({ error: `${what} is required` })
     .min(1, { error: `${what} must not be empty` })
-    .max(253, { error: `${what} must be at most 253 characters` })
+    .max(LIMITS.name, { error: `${what} must be at most ${LIMITS.name} characters` })
     .regex(DNS_SUBDOMAIN, {
       error: `${what} must be a Kubernetes name: lowercase letters, digits, '-' and '.'`,
     });

@@ -11,6 +11,7 @@ import {
   type AnalysisTemplate,
   type ClusterAnalysisTemplate,
 } from './analysis-template.js';
+import { LIMITS, truncate } from './limits.js';
 
 /** One problem with a resource: where it is (`spec.strategy.steps[2].setWeight`) and how to fix it. */
 export interface ValidationIssue {
@@ -23,8 +24,9 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; issues: Validation
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
+    // a field name is user input too (an unknown key can be as long as the request)
     if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
+    else out += out ? `.${truncate(String(part), LIMITS.quoted)}` : truncate(String(part), LIMITS.quoted);
   }
   return out;
 }
@@ -97,10 +99,10 @@ export function toIssues(
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(schema, issue.path);
       for (const key of issue.keys) {
-        const hint = suggest(key, known);
+        const hint = key.length <= LIMITS.quoted ? suggest(key, known) : undefined;
         issues.push({
           path: formatPath([...path, key]),
-          message: `unknown field "${key}"${hint ? `; did you mean "${hint}"?` : known.length ? `; known fields here: ${known.join(', ')}` : ''}`,
+          message: `unknown field ${JSON.stringify(truncate(key, LIMITS.quoted))}${hint ? `; did you mean "${hint}"?` : known.length ? `; known fields here: ${known.join(', ')}` : ''}`,
         });
       }
       continue;
@@ -109,7 +111,7 @@ export function toIssues(
     if (issue.code === 'invalid_type' && issue.input === undefined) {
       message = `is required (${issue.message.replace(/^Invalid input: /, '')})`;
     }
-    issues.push({ path: formatPath(path), message });
+    issues.push({ path: formatPath(path), message: truncate(message, LIMITS.issue) });
   }
   return issues;
 }
@@ -130,6 +132,18 @@ export const parseAnalysisTemplate = (input: unknown): Parsed<AnalysisTemplate> 
 export const parseClusterAnalysisTemplate = (input: unknown): Parsed<ClusterAnalysisTemplate> =>
   parseWith(clusterAnalysisTemplate, input);
 
+/**
+ * The issues in one line for a condition, an Event and the CLI: the first LIMITS.issues of them, each
+ * cut to LIMITS.issue, and a count of the rest, so that what a bad input makes canaria write always
+ * fits into a status.
+ */
 export function describeIssues(issues: readonly ValidationIssue[]): string {
-  return issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+  const shown = issues
+    .slice(0, LIMITS.issues)
+    .map((i) => truncate(i.path ? `${i.path}: ${i.message}` : i.message, LIMITS.issue));
+  const more = issues.length - shown.length;
+  return truncate(
+    `${shown.join('; ')}${more > 0 ? `; and ${more} more issue${more === 1 ? '' : 's'}` : ''}`,
+    LIMITS.message - 256, // room for the sentence around it
+  );
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadControllerConfig } from './config.js';
 
@@ -6,11 +9,17 @@ describe('loadControllerConfig', () => {
     const config = loadControllerConfig({}, {});
     expect(config).toMatchObject({
       namespaces: [],
-      prometheus: {
-        address: 'http://prometheus.istio-system:9090',
-        timeoutMs: 10_000,
-        windowGranularityMs: 60_000,
-      },
+      metricsProviders: [
+        {
+          name: 'default',
+          type: 'prometheus',
+          settings: {
+            address: 'http://prometheus.istio-system:9090',
+            timeoutMs: 10_000,
+            windowGranularityMs: 60_000,
+          },
+        },
+      ],
       leaderElection: { enabled: true, namespace: 'canaria-system', name: 'canaria-leader' },
       metricsPort: 8080,
       concurrency: 8,
@@ -33,7 +42,7 @@ describe('loadControllerConfig', () => {
         POD_NAMESPACE: 'ops',
       },
     );
-    expect(config.prometheus).toMatchObject({
+    expect(config.metricsProviders[0]?.settings).toMatchObject({
       address: 'http://mimir:8080/prometheus',
       headers: { 'X-Scope-OrgID': 'team-a' },
     });
@@ -73,5 +82,73 @@ describe('loadControllerConfig', () => {
     expect(problems).toMatch(/--prometheus-header .*'Name: value'/);
     expect(problems).toMatch(/--leader-elect \(or CANARIA_LEADER_ELECT\): "maybe" must be true or false/);
     expect(problems).toMatch(/set both for basic auth/);
+  });
+
+  it('adds the named providers of --metrics-providers-file after the default one', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'canaria-config-')), 'providers.yaml');
+    writeFileSync(
+      file,
+      [
+        'providers:',
+        '  - name: thanos',
+        '    address: http://thanos-query.monitoring:9090',
+        '    headers: {X-Scope-OrgID: team-a}',
+      ].join('\n'),
+    );
+    const config = loadControllerConfig({}, { CANARIA_METRICS_PROVIDERS_FILE: file });
+    expect(config.metricsProviders.map((p) => [p.name, p.settings.address, p.settings.headers])).toEqual([
+      ['default', 'http://prometheus.istio-system:9090', undefined],
+      ['thanos', 'http://thanos-query.monitoring:9090', { 'X-Scope-OrgID': 'team-a' }],
+    ]);
+  });
+
+  it('reports a providers file it cannot read, or a bad entry, with the flag and the field', () => {
+    const problems = (raw: Record<string, string>) => {
+      try {
+        loadControllerConfig(raw, {});
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    expect(problems({ metricsProvidersFile: '/nonexistent/providers.yaml' })).toMatch(
+      /--metrics-providers-file \(or CANARIA_METRICS_PROVIDERS_FILE\): cannot read \/nonexistent\/providers\.yaml/,
+    );
+    const file = join(mkdtempSync(join(tmpdir(), 'canaria-config-')), 'providers.yaml');
+    writeFileSync(file, 'providers:\n  - name: Thanos\n    address: http://thanos:9090\n');
+    expect(problems({ metricsProvidersFile: file })).toMatch(
+      /providers\.yaml: providers\[0\]\.name: must be lowercase/,
+    );
+  });
+
+  it('reads the controller-wide error rules, with gRPC failures counted by default', () => {
+    expect(loadControllerConfig({}, {}).metricsProviders[0]?.settings.errors).toEqual({
+      httpCodes: ['5xx'],
+      responseFlags: [],
+      grpcCodes: ['UNKNOWN', 'DEADLINE_EXCEEDED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'],
+    });
+    const config = loadControllerConfig(
+      { errorHttpCodes: '5xx, 429', errorGrpcCodes: '' },
+      { CANARIA_ERROR_RESPONSE_FLAGS: 'UF,URX' },
+    );
+    expect(config.metricsProviders[0]?.settings.errors).toEqual({
+      httpCodes: ['5xx', '429'],
+      responseFlags: ['UF', 'URX'],
+      grpcCodes: [],
+    });
+    let error: unknown;
+    try {
+      loadControllerConfig({ errorHttpCodes: '5..', errorGrpcCodes: 'UNAVAILABLE,14' }, {});
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      expect.stringMatching(
+        /^--error-http-codes \(or CANARIA_ERROR_HTTP_CODES\): "5\.\." must be an HTTP status such as 429, or a class such as 5xx/,
+      ),
+      expect.stringMatching(
+        /^--error-grpc-codes \(or CANARIA_ERROR_GRPC_CODES\): "14" must be a gRPC status name: OK, CANCELLED/,
+      ),
+    ]);
   });
 });

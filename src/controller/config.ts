@@ -1,8 +1,21 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { validate as validCron } from 'node-cron';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import {
+  DEFAULT_ERROR_RULES,
+  DEFAULT_METRICS_PROVIDER,
+  errorRules as errorRulesSchema,
+  mergeErrorRules,
+  type CompleteErrorRules,
+} from '../api/analysis-template.js';
 import { parseDuration } from '../api/duration.js';
-import type { MetricsProviderSettings } from '../metrics/registry.js';
+import {
+  parseProvidersFile,
+  type MetricsProviderConfig,
+  type MetricsProviderSettings,
+} from '../metrics/registry.js';
 
 /**
  * One setting of the controller: its flag, the environment variable that can set it instead, and
@@ -32,7 +45,8 @@ export const SETTINGS = {
   prometheusUrl: {
     flag: '--prometheus-url',
     env: 'CANARIA_PROMETHEUS_URL',
-    description: 'Prometheus (or Thanos, Mimir, Cortex) base URL',
+    description:
+      'Prometheus (or Thanos, Mimir, Cortex) base URL of the metrics provider named "default"; the --prometheus-* flags configure that provider',
     default: 'http://prometheus.istio-system:9090',
   },
   prometheusTimeout: {
@@ -72,6 +86,33 @@ export const SETTINGS = {
     env: 'CANARIA_PROMETHEUS_WINDOW_GRANULARITY',
     description: 'analysis windows are rounded down to this; keep it <= the shortest analysis interval',
     default: '1m',
+  },
+  metricsProvidersFile: {
+    flag: '--metrics-providers-file',
+    env: 'CANARIA_METRICS_PROVIDERS_FILE',
+    description:
+      'YAML file of more named metrics providers, {providers: [{name, type, address, timeout, bearerTokenFile, basicAuth: {usernameFile, passwordFile}, headers, caFile, ...}]}; templates pick one with provider: {name}',
+  },
+  errorHttpCodes: {
+    flag: '--error-http-codes',
+    env: 'CANARIA_ERROR_HTTP_CODES',
+    description:
+      'comma-separated HTTP codes (429) or classes (5xx) the built-in request metrics count as errors, unless a release or metric says otherwise',
+    default: DEFAULT_ERROR_RULES.httpCodes.join(','),
+  },
+  errorResponseFlags: {
+    flag: '--error-response-flags',
+    env: 'CANARIA_ERROR_RESPONSE_FLAGS',
+    description:
+      'comma-separated Envoy response flags (UF, URX, NR, ...) that count as errors whatever the code',
+    default: DEFAULT_ERROR_RULES.responseFlags.join(','),
+  },
+  errorGrpcCodes: {
+    flag: '--error-grpc-codes',
+    env: 'CANARIA_ERROR_GRPC_CODES',
+    description:
+      "comma-separated gRPC statuses (by name) that count as errors, from Istio's grpc_response_status",
+    default: DEFAULT_ERROR_RULES.grpcCodes.join(','),
   },
   leaderElect: {
     flag: '--leader-elect',
@@ -134,7 +175,8 @@ export interface ControllerConfig {
   kubeconfig?: string;
   context?: string;
   namespaces: string[];
-  prometheus: MetricsProviderSettings;
+  /** The metrics backends templates may name; the one named `default` first. */
+  metricsProviders: MetricsProviderConfig[];
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
   metricsPort: number;
   concurrency: number;
@@ -242,12 +284,57 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
   const caFile = get('prometheusCaFile');
   if (caFile) prometheus.caFile = caFile;
 
+  const metricsProviders: MetricsProviderConfig[] = [
+    { name: DEFAULT_METRICS_PROVIDER, type: 'prometheus', settings: prometheus },
+  ];
+  const providersFile = get('metricsProvidersFile');
+  if (providersFile) {
+    let content: unknown;
+    try {
+      content = parseYaml(readFileSync(providersFile, 'utf8')) as unknown;
+    } catch (err) {
+      problems.push(
+        `${where('metricsProvidersFile')}: cannot read ${providersFile}: ${(err as Error).message}`,
+      );
+    }
+    if (content !== undefined) metricsProviders.push(...parseProvidersFile(content, providersFile, problems));
+  }
+
+  // the controller-wide error rules, the default under every release's and metric's own
+  const list = (name: SettingName) =>
+    (get(name) ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const rules = {
+    httpCodes: list('errorHttpCodes'),
+    responseFlags: list('errorResponseFlags'),
+    grpcCodes: list('errorGrpcCodes'),
+  };
+  const checked = errorRulesSchema.safeParse(rules);
+  if (!checked.success) {
+    const setting: Record<string, SettingName> = {
+      httpCodes: 'errorHttpCodes',
+      responseFlags: 'errorResponseFlags',
+      grpcCodes: 'errorGrpcCodes',
+    };
+    for (const issue of checked.error.issues) {
+      const [field, index] = issue.path as [string, number];
+      const value = (rules as Record<string, string[]>)[field]?.[index] ?? '';
+      problems.push(`${where(setting[field] ?? 'errorHttpCodes')}: "${value}" ${issue.message}`);
+    }
+  }
+  const errors: CompleteErrorRules = checked.success
+    ? mergeErrorRules(DEFAULT_ERROR_RULES, checked.data)
+    : DEFAULT_ERROR_RULES;
+  for (const provider of metricsProviders) provider.settings.errors = errors;
+
   const config: ControllerConfig = {
     namespaces: (get('namespaces') ?? '')
       .split(',')
       .map((n) => n.trim())
       .filter(Boolean),
-    prometheus,
+    metricsProviders,
     leaderElection: {
       enabled: boolean('leaderElect'),
       namespace: get('leaderElectionNamespace') ?? 'canaria-system',

@@ -7,6 +7,7 @@ import {
   type ValidationIssue,
 } from '../api/validation.js';
 import { resolveMetrics, type TemplateCatalog } from '../analysis/resolve.js';
+import { routeClaimIssue } from './claims.js';
 import type { ResolvedMetric } from '../analysis/types.js';
 import { fingerprint } from '../engine/spec-hash.js';
 import type { ObservedRouting, Observations } from '../engine/types.js';
@@ -43,6 +44,8 @@ export interface ObserveOptions {
   release: string;
   /** Whether Secrets count in a revision (the controller may read them). */
   trackSecrets: boolean;
+  /** The metrics providers the controller has; metrics naming another are a configuration issue. */
+  metricsProviders?: readonly string[];
 }
 
 export interface ReleaseObservation {
@@ -209,9 +212,15 @@ export function observeRelease(
       ...validateRoutingTargets(vs, dr, istio, { subsetLabelsManaged: spec.targetRef !== undefined }),
     );
   }
+  const claimed = options.release ? routeClaimIssue(kube, namespace, options.release, spec, vs) : undefined;
+  if (claimed) issues.push(claimed);
 
   const { catalog, broken } = templateCatalog(kube, namespace);
-  const resolved = resolveMetrics(spec.analysis, catalog);
+  const resolved = resolveMetrics(
+    spec.analysis,
+    catalog,
+    options.metricsProviders ? { providers: options.metricsProviders } : {},
+  );
   for (const issue of resolved.issues) {
     const ref = /^spec\.analysis\.templates\[(\d+)\]/.exec(issue.path);
     const template = ref ? spec.analysis?.templates?.[Number(ref[1])] : undefined;

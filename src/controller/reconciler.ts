@@ -4,6 +4,7 @@ import {
   type CanaryReleaseStatus,
   type RoutingState,
 } from '../api/canary-release.js';
+import { DEFAULT_METRICS_PROVIDER } from '../api/analysis-template.js';
 import { parseCanaryReleaseSpec } from '../api/validation.js';
 import { analysisWindow, decide, rejectSpec } from '../engine/decide.js';
 import { StatusDraft } from '../engine/draft.js';
@@ -31,6 +32,8 @@ export interface ReconcilerDeps {
   metrics?: ControllerMetrics;
   /** Whether Secrets count in a managed revision; the controller then needs to read them. */
   trackSecrets?: boolean;
+  /** The names of the metrics providers the controller has; `default` only when absent. */
+  metricsProviders?: readonly string[];
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
@@ -77,6 +80,7 @@ export class Reconciler {
       seen = observeRelease(this.deps.kube, ref.namespace, parsed.value, {
         release: ref.name,
         trackSecrets: this.deps.trackSecrets ?? false,
+        metricsProviders: this.deps.metricsProviders ?? [DEFAULT_METRICS_PROVIDER],
       });
       if (object.metadata.generation !== undefined) seen.observations.generation = object.metadata.generation;
       if (deletedAt !== undefined) {

@@ -32,7 +32,8 @@ export async function runController(config: ControllerConfig): Promise<number> {
   const metrics = new ControllerMetrics({ defaultMetrics: true });
   const reconciler = new Reconciler({
     kube,
-    measurer: new MeasureBatcher(new MetricsRouter({ type: 'prometheus', ...config.prometheus })),
+    measurer: new MeasureBatcher(new MetricsRouter(config.metricsProviders)),
+    metricsProviders: config.metricsProviders.map((p) => p.name),
     clock: () => new Date(),
     logger,
     metrics,
@@ -55,7 +56,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
   logger.info(
     {
       namespaces: config.namespaces.length ? config.namespaces : 'all',
-      prometheus: config.prometheus.address,
+      metricsProviders: Object.fromEntries(config.metricsProviders.map((p) => [p.name, p.settings.address])),
       leaderElection: config.leaderElection.enabled,
       metricsPort: server.port,
     },

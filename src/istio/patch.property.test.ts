@@ -6,7 +6,12 @@ import {
   type MatchStage,
   type RoutingState,
 } from '../api/canary-release.js';
-import { applyJsonPatch, PatchTestFailed, type JsonPatchOperation } from '../kube/json-patch.js';
+import {
+  applyJsonPatch,
+  JsonPatchError,
+  PatchTestFailed,
+  type JsonPatchOperation,
+} from '../kube/json-patch.js';
 import { planRoutingPatch } from './patch.js';
 import { findManagedRoutes, readRouting } from './routes.js';
 import type { HttpRoute, HttpRouteDestination, VirtualService } from './types.js';
@@ -166,6 +171,16 @@ const stages: fc.Arbitrary<MatchStage> = fc
 
 // ---------------------------------------------------------------- helpers
 
+/** A `test` operation refused the patch: a value it read changed, or a path it read is gone. */
+function refusedByAGuard(apply: () => unknown): boolean {
+  try {
+    apply();
+  } catch (err) {
+    return err instanceof PatchTestFailed || (err instanceof JsonPatchError && err.reason === 'missing-path');
+  }
+  return false;
+}
+
 function plan(vs: VirtualService, istio: IstioRouting, desired: RoutingState): JsonPatchOperation[] {
   const planned = planRoutingPatch(vs, istio, desired);
   if (!planned.ok) throw planned.error;
@@ -246,15 +261,16 @@ describe('planRoutingPatch on random VirtualServices', () => {
         fc.pre(ops.length > 0);
         const edited = structuredClone(vs);
         edits[e]?.(edited, managedIndex(vs, istio));
-        expect(() => applyJsonPatch(edited, ops)).toThrow(PatchTestFailed);
+        expect(refusedByAGuard(() => applyJsonPatch(edited, ops))).toBe(true);
       }),
       { numRuns: 200 },
     );
   });
 
-  it('keeps concurrent edits of fields it did not read', () => {
+  it('keeps concurrent edits of fields it did not read (a named route: its name and destinations)', () => {
     fc.assert(
       fc.property(cases, ({ vs, istio, desired }) => {
+        fc.pre(istio.virtualService.routes !== undefined);
         const ops = plan(vs, istio, desired);
         const edited = structuredClone(vs);
         const i = managedIndex(vs, istio);
@@ -264,6 +280,22 @@ describe('planRoutingPatch on random VirtualServices', () => {
         const after = applyJsonPatch(edited, ops);
         expect(after.spec.http?.[i]?.timeout).toBe('42s');
         expect(after.metadata.labels).toEqual({ edited: 'yes' });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses, never overwrites, a concurrent edit anywhere in the routes when the managed route has no name', () => {
+    fc.assert(
+      fc.property(cases, ({ vs, istio, desired }) => {
+        fc.pre(istio.virtualService.routes === undefined);
+        const ops = plan(vs, istio, desired);
+        fc.pre(ops.length > 0);
+        const edited = structuredClone(vs);
+        const last = edited.spec.http?.at(-1);
+        if (last) last.timeout = '42s';
+        fc.pre(JSON.stringify(edited) !== JSON.stringify(vs));
+        expect(refusedByAGuard(() => applyJsonPatch(edited, ops))).toBe(true);
       }),
       { numRuns: 100 },
     );

@@ -1,9 +1,14 @@
 import { describe, it, expect } from 'vitest';
 import type { IstioRouting, RoutingState } from '../api/canary-release.js';
-import { applyJsonPatch, type JsonPatchOperation } from '../kube/json-patch.js';
+import {
+  applyJsonPatch,
+  JsonPatchError,
+  PatchTestFailed,
+  type JsonPatchOperation,
+} from '../kube/json-patch.js';
 import { route, routing, to, virtualService } from '../../test/fixtures/seeds/builders.js';
 import { planRoutingPatch } from './patch.js';
-import type { VirtualService } from './types.js';
+import type { HttpRoute, VirtualService } from './types.js';
 
 function plan(
   vs: VirtualService,
@@ -37,7 +42,12 @@ describe('planRoutingPatch: weights', () => {
   it('adds the stable weight and appends the canary destination to a lone-destination route', () => {
     const vs = virtualService([route([to('v1')])]);
     expect(plan(vs, { stableWeight: 90, canaryWeight: 10 })).toEqual([
-      { op: 'test', path: '/spec/http/0/route', value: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+      // an unnamed route is the only one to the stable subset: the list it was picked from identifies it
+      {
+        op: 'test',
+        path: '/spec/http',
+        value: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }],
+      },
       { op: 'add', path: '/spec/http/0/route/0/weight', value: 90 },
       {
         op: 'add',
@@ -47,9 +57,10 @@ describe('planRoutingPatch: weights', () => {
     ]);
   });
 
-  it('replaces existing weights, guarded by the destinations it read', () => {
-    const vs = virtualService([route([to('v1', 90), to('v2', 10)])]);
+  it('replaces existing weights, guarded by the name of the route and the destinations it read', () => {
+    const vs = virtualService([route([to('v1', 90), to('v2', 10)], { name: 'web' })]);
     expect(plan(vs, { stableWeight: 50, canaryWeight: 50 })).toEqual([
+      { op: 'test', path: '/spec/http/0/name', value: 'web' },
       { op: 'test', path: '/spec/http/0/route', value: [to('v1', 90), to('v2', 10)] },
       { op: 'replace', path: '/spec/http/0/route/0/weight', value: 50 },
       { op: 'replace', path: '/spec/http/0/route/1/weight', value: 50 },
@@ -119,16 +130,17 @@ describe('planRoutingPatch: weights', () => {
 
 describe('planRoutingPatch: mirror', () => {
   it('adds a mirror to the canary subset, guarded by the whole route because the fields were absent', () => {
-    const vs = virtualService([route([to('v1')], { retries: { attempts: 3 } })]);
+    const vs = virtualService([route([to('v1')], { name: 'web', retries: { attempts: 3 } })]);
     const ops = plan(vs, { mirrorPercent: 20 });
     expect(ops).toEqual([
+      { op: 'test', path: '/spec/http/0/name', value: 'web' },
       { op: 'test', path: '/spec/http/0', value: vs.spec.http?.[0] },
       { op: 'add', path: '/spec/http/0/mirror', value: { host: 'reviews', subset: 'v2' } },
       { op: 'add', path: '/spec/http/0/mirrorPercentage', value: { value: 20 } },
     ]);
     const mirrored = applyJsonPatch(vs, ops);
     expect(plan(mirrored, { mirrorPercent: 20 })).toEqual([]);
-    expect(plan(mirrored, { mirrorPercent: 50 }).slice(1)).toEqual([
+    expect(plan(mirrored, { mirrorPercent: 50 }).slice(2)).toEqual([
       { op: 'add', path: '/spec/http/0/mirrorPercentage', value: { value: 50 } },
     ]);
     expect(applyJsonPatch(mirrored, plan(mirrored, {}))).toEqual(vs);
@@ -202,6 +214,7 @@ describe('planRoutingPatch: A/B stage route', () => {
       istio,
     );
     expect(changed.map((op) => `${op.op} ${op.path}`)).toEqual([
+      'test /spec/http/1/name',
       'test /spec/http/1',
       'test /spec/http/0',
       'replace /spec/http/0',
@@ -238,5 +251,46 @@ describe('planRoutingPatch: A/B stage route', () => {
       route([to('v1')], { match: [{ headers: { 'end-user': { prefix: 'test' } } }] }),
     ]);
     expect(refusal(vs, { match: headerStage })).toMatchObject({ code: 'match-conflict' });
+  });
+});
+
+describe('planRoutingPatch: the identity of the patched route', () => {
+  // The user puts a route with the same destinations in front of the managed one between canaria's read
+  // and its patch: the guard on the destinations alone would pass there, and the weights would land on
+  // the user's route, where no rollback would ever take them off.
+  const userRoute = (extra: Partial<HttpRoute>) =>
+    route([to('v1', 100), to('v2', 0)], { match: [{ uri: { prefix: '/beta' } }], ...extra });
+
+  it.each([
+    ['a named route, with the user route named otherwise', { name: 'beta' }],
+    ['a named route, with an unnamed user route', {}],
+  ])('refuses the patch for %s', (_what, extra) => {
+    const istio = routing({ virtualService: { name: 'reviews', routes: ['primary'] } });
+    const read = virtualService([
+      route([to('v1', 100)], { name: 'admin', match: [{ uri: { prefix: '/admin' } }] }),
+      route([to('v1', 100), to('v2', 0)], { name: 'primary' }),
+    ]);
+    const ops = plan(read, { stableWeight: 90, canaryWeight: 10 }, istio);
+    const now = structuredClone(read);
+    now.spec.http?.splice(1, 0, userRoute(extra));
+    expect(() => applyJsonPatch(now, ops)).toThrow(JsonPatchError);
+  });
+
+  it('refuses the patch for an unnamed managed route when any route is inserted in front of it', () => {
+    const read = virtualService([route([to('v1', 100), to('v2', 0)])]);
+    const ops = plan(read, { stableWeight: 90, canaryWeight: 10 });
+    const now = structuredClone(read);
+    now.spec.http?.unshift(userRoute({}));
+    expect(() => applyJsonPatch(now, ops)).toThrow(PatchTestFailed);
+  });
+
+  it('guards the A/B route it inserts by the identity of the managed route too', () => {
+    const istio = routing({ virtualService: { name: 'reviews', routes: ['primary'] } });
+    const read = virtualService([route([to('v1', 100), to('v2', 0)], { name: 'primary' })]);
+    const ops = plan(read, { match: headerStage }, istio);
+    expect(ops[0]).toEqual({ op: 'test', path: '/spec/http/0/name', value: 'primary' });
+    const now = structuredClone(read);
+    now.spec.http?.unshift(userRoute({ name: 'beta' }));
+    expect(() => applyJsonPatch(now, ops)).toThrow(PatchTestFailed);
   });
 });

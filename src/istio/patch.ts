@@ -13,7 +13,7 @@ import {
   type ManagedRoute,
   type RoutingResult,
 } from './routes.js';
-import type { HttpRoute, VirtualService } from './types.js';
+import type { VirtualService } from './types.js';
 
 const httpPointer = (...tokens: (string | number)[]) => toPointer(['spec', 'http', ...tokens]);
 
@@ -67,13 +67,27 @@ function checkDesired(
   return undefined;
 }
 
+/**
+ * Tests that the route at `managed.index` is still the managed route, not one someone put in its place.
+ * A named route is its name (names are unique among the routes canaria manages). An unnamed one was
+ * picked as the only route to the stable subset, so what identifies it is the whole list it was picked
+ * from: any route inserted, removed or moved in front of it changes that.
+ */
+export function identityGuard(vs: VirtualService, managed: ManagedRoute): JsonPatchOperation {
+  const route = routeList(vs)[managed.index];
+  return route?.name !== undefined
+    ? { op: 'test', path: httpPointer(managed.index, 'name'), value: route.name }
+    : { op: 'test', path: toPointer(['spec', 'http']), value: routeList(vs) };
+}
+
 /** Weight and mirror operations for one managed route, guarded by a test of everything they read. */
 function routeOperations(
-  route: HttpRoute,
+  vs: VirtualService,
   managed: ManagedRoute,
   istio: IstioRouting,
   desired: RoutingState,
 ): RoutingResult<JsonPatchOperation[]> {
+  const route = routeList(vs)[managed.index] ?? {};
   const i = managed.index;
   const destinations = route.route ?? [];
   const ops: JsonPatchOperation[] = [];
@@ -148,12 +162,20 @@ function routeOperations(
   }
 
   if (!ops.length && !mirrorOps.length) return { ok: true, value: [] };
-  // A mirror change reads fields that may be absent, and JSON patch cannot test for absence: guard the
-  // whole route then. Weight changes read only the destinations.
-  const guard: JsonPatchOperation = mirrorOps.length
-    ? { op: 'test', path: httpPointer(i), value: route }
-    : { op: 'test', path: httpPointer(i, 'route'), value: destinations };
-  return { ok: true, value: [guard, ...ops, ...mirrorOps] };
+  // First that this is still the managed route (the same destinations may sit in a user's route put in
+  // front of it); then what the operations read. A mirror change reads fields that may be absent, and
+  // JSON patch cannot test for absence: guard the whole route then. Weight changes read the destinations.
+  const identity = identityGuard(vs, managed);
+  const guards: JsonPatchOperation[] =
+    identity.path === toPointer(['spec', 'http'])
+      ? [identity]
+      : [
+          identity,
+          mirrorOps.length
+            ? { op: 'test', path: httpPointer(i), value: route }
+            : { op: 'test', path: httpPointer(i, 'route'), value: destinations },
+        ];
+  return { ok: true, value: [...guards, ...ops, ...mirrorOps] };
 }
 
 /**
@@ -205,7 +227,7 @@ export function planRoutingPatch(
 
   // 2. Weights and mirror of each managed route.
   for (const m of managedNow()) {
-    const planned = routeOperations(routeList(doc)[m.index] ?? {}, m, istio, desired);
+    const planned = routeOperations(doc, m, istio, desired);
     if (!planned.ok) return planned;
     emit(planned.value);
   }
@@ -217,19 +239,21 @@ export function planRoutingPatch(
       const built = buildAbRoute(route, m, desired.match, istio);
       if (!built.ok) return built;
       const existing = routeList(doc)[m.index - 1];
+      // the A/B route copies the managed route's behaviour: guard all of it, and that it is the managed one
+      const guards: JsonPatchOperation[] = [
+        identityGuard(doc, m),
+        { op: 'test', path: httpPointer(m.index), value: route },
+      ];
       if (existing?.name === built.value.name) {
         if (!jsonEqual(existing, built.value)) {
           emit([
-            { op: 'test', path: httpPointer(m.index), value: route },
+            ...guards,
             { op: 'test', path: httpPointer(m.index - 1), value: existing },
             { op: 'replace', path: httpPointer(m.index - 1), value: built.value },
           ]);
         }
       } else {
-        emit([
-          { op: 'test', path: httpPointer(m.index), value: route },
-          { op: 'add', path: httpPointer(m.index), value: built.value },
-        ]);
+        emit([...guards, { op: 'add', path: httpPointer(m.index), value: built.value }]);
       }
     }
   }

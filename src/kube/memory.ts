@@ -1,6 +1,12 @@
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import { KubeError } from './errors.js';
-import { applyJsonPatch, jsonEqual, PatchTestFailed, type JsonPatchOperation } from './json-patch.js';
+import {
+  applyJsonPatch,
+  JsonPatchError,
+  jsonEqual,
+  PatchTestFailed,
+  type JsonPatchOperation,
+} from './json-patch.js';
 import type { KubeEvent, KubePort, WatchHandler } from './port.js';
 import { apiVersionOf, KINDS, refKey, refOf, type Kind, type KubeObject, type Ref } from './resources.js';
 
@@ -53,7 +59,10 @@ export class MemoryKube implements KubePort {
         uid: existing?.metadata.uid ?? `uid-${kind}-${refKey(ref)}`,
         resourceVersion: String(++this.revision),
         generation,
-        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(0).toISOString(),
+        creationTimestamp:
+          existing?.metadata.creationTimestamp ??
+          object.metadata.creationTimestamp ??
+          new Date(0).toISOString(),
       },
     };
     if (existing && object.status === undefined) stored.status = existing.status;
@@ -102,7 +111,9 @@ export class MemoryKube implements KubePort {
     try {
       patched = applyJsonPatch(existing, ops);
     } catch (err) {
-      const code = err instanceof PatchTestFailed ? 'Conflict' : 'Invalid';
+      // as the real adapter reads the API server's bare 422: a guarded patch that fails means a change
+      const guarded = err instanceof JsonPatchError && ops.some((op) => op.op === 'test');
+      const code = err instanceof PatchTestFailed || guarded ? 'Conflict' : 'Invalid';
       return Promise.reject(new KubeError(code, (err as Error).message, 422, { cause: err }));
     }
     patched.metadata = {

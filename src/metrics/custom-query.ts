@@ -1,3 +1,4 @@
+import { LIMITS, truncate } from '../api/limits.js';
 import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
 import { toMeasurementError } from './errors.js';
 import type { PrometheusApi, QueryResult } from './prometheus-client.js';
@@ -93,10 +94,11 @@ export async function customMeasurement(
   const perRevision = usesRevision(metric.query ?? '');
   const stableQuery = perRevision ? renderCustomQuery(request, metric, request.stableRevision) : undefined;
   if (stableQuery && !stableQuery.ok) return badTemplate(metric, stableQuery.message);
-  const query = canaryQuery.query;
+  // the evidence keeps the query as far as a status can hold it; the full text is what was sent
+  const query = truncate(canaryQuery.query, LIMITS.evidenceQuery);
   try {
     // One after the other, so a caller's concurrency limit counts queries, not metrics.
-    const canaryResult = await api.query(query, request.now, signal);
+    const canaryResult = await api.query(canaryQuery.query, request.now, signal);
     const stableResult = stableQuery?.ok
       ? await api.query(stableQuery.query, request.now, signal)
       : undefined;
@@ -115,7 +117,7 @@ function badTemplate(metric: ResolvedMetric, message: string): Measurement {
     kind: 'error',
     error: {
       code: 'BadQuery',
-      message: `metric ${metric.name} (${metric.source}): ${message}`,
+      message: truncate(`metric ${metric.name} (${metric.source}): ${message}`, LIMITS.issue),
       retryable: false,
     },
   };

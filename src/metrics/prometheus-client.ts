@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
+import { LIMITS, truncate } from '../api/limits.js';
 import { MetricsBackendError } from './errors.js';
 
 /** How to reach a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, Cortex). */
@@ -206,8 +207,12 @@ function classifyResponse(response: AxiosResponse<string>, url: string): Classif
   const { status } = response;
   const parsed = parseJson(response.data);
   const promError = errorBody.safeParse(parsed);
+  // Prometheus may quote the query back: the message goes into a status, so it stays short
   const detail = promError.success
-    ? `${promError.data.errorType ? `${promError.data.errorType}: ` : ''}${promError.data.error}`
+    ? truncate(
+        `${promError.data.errorType ? `${promError.data.errorType}: ` : ''}${promError.data.error}`,
+        LIMITS.issue,
+      )
     : snippet(response.data);
   if (status >= 200 && status < 300) {
     const body = successBody.safeParse(parsed);

@@ -64,12 +64,48 @@ describe('PrometheusProvider', () => {
       canary: { total: 100, errors: 5 },
       stable: { total: 1000, errors: 10 },
       query:
-        'sum by (destination_service_name, destination_canonical_revision, response_code) (increase(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="reviews"}[300s]))',
+        'sum by (destination_service_name, destination_canonical_revision, response_code, grpc_response_status) (increase(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="reviews"}[300s])) # errors: response_code 5xx; grpc_response_status UNKNOWN (2), DEADLINE_EXCEEDED (4), INTERNAL (13), UNAVAILABLE (14), DATA_LOSS (15)',
     });
     expect(measured.get('shop/ratings')?.get('error-ratio')).toMatchObject({
       canary: { total: 50, errors: 50 },
       stable: { total: 50, errors: 0 },
     });
+  });
+
+  it("classifies one shared answer by each metric's rules, over the controller's", async () => {
+    const row = (revision: string, code: string, grpc: string, value: number) => ({
+      labels: { ...requestsRow('reviews', revision, code, value).labels, grpc_response_status: grpc },
+      value,
+    });
+    const api = fakeApi(() =>
+      vector([
+        row('v1', '200', '0', 990),
+        row('v1', '429', '', 10),
+        row('v2', '200', '0', 80),
+        row('v2', '200', '14', 15),
+        row('v2', '429', '', 5),
+      ]),
+    );
+    const provider = new PrometheusProvider(api, { errors: { httpCodes: ['5xx'], grpcCodes: [] } });
+    const measured = await provider.measure([
+      release({
+        metrics: [
+          metric({ name: 'controller-rules', type: 'errorRatio' }),
+          metric({ name: 'with-429', type: 'errorRatio', errors: { httpCodes: ['5xx', '429'] } }),
+          metric({ name: 'with-grpc', type: 'errorRatio', errors: { grpcCodes: ['UNAVAILABLE'] } }),
+        ],
+      }),
+    ]);
+    expect(api.queries).toHaveLength(1);
+    expect(api.queries[0]).toContain('response_code, grpc_response_status)');
+    const of = (name: string) => measured.get('shop/reviews')?.get(name);
+    expect(of('controller-rules')).toMatchObject({
+      canary: { total: 100, errors: 0 },
+      stable: { errors: 0 },
+    });
+    expect(of('with-429')).toMatchObject({ canary: { total: 100, errors: 5 }, stable: { errors: 10 } });
+    expect(of('with-grpc')).toMatchObject({ canary: { total: 100, errors: 15 }, stable: { errors: 0 } });
+    expect(of('with-429')?.query).toMatch(/ # errors: response_code 5xx, 429$/);
   });
 
   it('asks nothing for a window shorter than one granule, and reports no traffic', async () => {

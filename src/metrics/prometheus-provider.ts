@@ -1,3 +1,10 @@
+import {
+  DEFAULT_ERROR_RULES,
+  mergeErrorRules,
+  type CompleteErrorRules,
+  type ErrorRules,
+} from '../api/analysis-template.js';
+import { LIMITS, truncate } from '../api/limits.js';
 import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
 import { customMeasurement } from './custom-query.js';
 import { toMeasurementError } from './errors.js';
@@ -11,6 +18,8 @@ import {
 import {
   cellKey,
   compileErrorRule,
+  describeErrorRule,
+  errorLabels,
   familyOf,
   indexSamples,
   needKey,
@@ -21,7 +30,6 @@ import {
   statsExpression,
   windowSeconds,
   type ErrorRule,
-  type ErrorRuleSpec,
   type PlannedQuery,
   type StatsFamily,
   type StatsIndex,
@@ -29,7 +37,9 @@ import {
   type StatsScope,
 } from './request-stats.js';
 
-export interface PrometheusProviderOptions extends ErrorRuleSpec {
+export interface PrometheusProviderOptions {
+  /** Which requests count as errors unless a release or a metric says otherwise (the --error-* flags). */
+  errors?: ErrorRules;
   /** Windows are rounded down to a multiple of this (whole seconds); keep it <= the shortest analysis interval. */
   windowGranularityMs?: number;
   /** Queries in flight at once against the backend. */
@@ -45,7 +55,8 @@ type QueryOutcome = { ok: true; index: StatsIndex } | { ok: false; error: Measur
 export class PrometheusProvider implements MetricsProvider {
   private readonly granularityMs: number;
   private readonly concurrency: number;
-  private readonly errorRule: ErrorRule;
+  private readonly defaultRules: CompleteErrorRules;
+  private readonly rules = new Map<string, ErrorRule>();
 
   constructor(
     private readonly api: PrometheusApi,
@@ -56,7 +67,19 @@ export class PrometheusProvider implements MetricsProvider {
       throw new Error(`windowGranularityMs must be a whole number of seconds, got ${this.granularityMs}`);
     }
     this.concurrency = options.maxConcurrentQueries ?? DEFAULT_CONCURRENCY;
-    this.errorRule = compileErrorRule(options);
+    this.defaultRules = mergeErrorRules(DEFAULT_ERROR_RULES, options.errors);
+  }
+
+  /** The metric's error rule: its own lists (already over the release's), then the controller's. */
+  private ruleOf(metric: ResolvedMetric): ErrorRule {
+    const rules = mergeErrorRules(this.defaultRules, metric.errors);
+    const key = JSON.stringify(rules);
+    let rule = this.rules.get(key);
+    if (!rule) {
+      rule = compileErrorRule(rules);
+      this.rules.set(key, rule);
+    }
+    return rule;
   }
 
   async measure(requests: readonly MeasurementRequest[], signal?: AbortSignal): Promise<Measurements> {
@@ -66,13 +89,15 @@ export class PrometheusProvider implements MetricsProvider {
       for (const metric of request.metrics) {
         const family = familyOf(metric);
         if (!family) custom.push({ request, metric });
-        else needs.push({ ...this.locate(request, metric, family), service: request.service });
+        else
+          needs.push({
+            ...this.locate(request, metric, family),
+            service: request.service,
+            rule: this.ruleOf(metric),
+          });
       }
     }
-    const plan = planQueries(
-      needs.filter((n) => n.window > 0),
-      this.errorRule,
-    );
+    const plan = planQueries(needs.filter((n) => n.window > 0));
 
     const limit = limiter(this.concurrency);
     const [statsOutcomes, customResults] = await Promise.all([
@@ -104,7 +129,7 @@ export class PrometheusProvider implements MetricsProvider {
         const where = this.locate(request, metric, family);
         const queryIndex = plan.queryOf.get(needKey(where));
         const outcome = queryIndex === undefined ? undefined : statsOutcomes[queryIndex];
-        put(request, metric, this.builtInMeasurement(request, where, outcome));
+        put(request, metric, this.builtInMeasurement(request, where, this.ruleOf(metric), outcome));
       }
     }
     return out;
@@ -117,7 +142,7 @@ export class PrometheusProvider implements MetricsProvider {
         const message = `a batched query answered a ${result.type}, not a vector`;
         return { ok: false, error: { code: 'Malformed', message, retryable: false } };
       }
-      return { ok: true, index: indexSamples(query.family, query.scope, result.samples, this.errorRule) };
+      return { ok: true, index: indexSamples(query.family, query.scope, result.samples) };
     } catch (err) {
       return { ok: false, error: toMeasurementError(err) };
     }
@@ -137,12 +162,19 @@ export class PrometheusProvider implements MetricsProvider {
   private builtInMeasurement(
     request: MeasurementRequest,
     { family, scope, window }: { family: StatsFamily; scope: StatsScope; window: number },
+    rule: ErrorRule,
     // Undefined when the window is shorter than one granule: nothing was asked, nothing was seen.
     outcome: QueryOutcome | undefined,
   ): Measurement {
+    // the evidence query of this release alone; a comment says which outcomes it counted as errors
     const query =
-      window > 0 ? statsExpression(family, scope, window, [request.service], this.errorRule) : undefined;
-    const withQuery = <M extends Measurement>(m: M): M => (query === undefined ? m : { ...m, query });
+      window > 0
+        ? family.kind === 'quantile'
+          ? statsExpression(family, scope, window, [request.service])
+          : `${statsExpression(family, scope, window, [request.service], errorLabels(rule))} # ${describeErrorRule(rule)}`
+        : undefined;
+    const withQuery = <M extends Measurement>(m: M): M =>
+      query === undefined ? m : { ...m, query: truncate(query, LIMITS.evidenceQuery) };
     if (outcome && !outcome.ok) return withQuery({ kind: 'error', error: outcome.error });
     const cell = (revision: string) =>
       outcome?.ok ? outcome.index.get(cellKey(window, request.service, revision)) : undefined;
@@ -150,16 +182,20 @@ export class PrometheusProvider implements MetricsProvider {
     const stable = cell(request.stableRevision);
     switch (family.kind) {
       case 'requests':
-        return withQuery({ kind: 'requests', canary: requestCounts(canary), stable: requestCounts(stable) });
+        return withQuery({
+          kind: 'requests',
+          canary: requestCounts(canary, rule),
+          stable: requestCounts(stable, rule),
+        });
       case 'quantile':
         return withQuery({ kind: 'scalar', canary: quantileValue(canary), stable: quantileValue(stable) });
       case 'slowRequests': {
         const threshold = family.thresholdMs;
         const notABound = (message: string) =>
           withQuery({ kind: 'error', error: { code: 'BadQuery', message, retryable: false } } as const);
-        const canaryCounts = slowCounts(canary, threshold);
+        const canaryCounts = slowCounts(canary, threshold, rule);
         if (!canaryCounts.ok) return notABound(canaryCounts.message);
-        const stableCounts = slowCounts(stable, threshold);
+        const stableCounts = slowCounts(stable, threshold, rule);
         if (!stableCounts.ok) return notABound(stableCounts.message);
         return withQuery({ kind: 'requests', canary: canaryCounts.counts, stable: stableCounts.counts });
       }

@@ -120,7 +120,7 @@ function renderValue(
       }
       return {
         ok: false,
-        message: `{{ ${name} }} stands outside quotes, where its value ${JSON.stringify(value)} would become PromQL code; put it inside a quoted string ("{{ ${name} }}"), or pass a number or a duration`,
+        message: `{{ ${name} }} stands outside quotes, where its value ${JSON.stringify(value.length > 128 ? `${value.slice(0, 128)}…` : value)} would become PromQL code; put it inside a quoted string ("{{ ${name} }}"), or pass a number or a duration`,
       };
     case '"':
     case "'":

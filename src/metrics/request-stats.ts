@@ -18,6 +18,7 @@
  * 503 of a pod, say) is first seen already counting, and `increase` cannot count that first sample.
  * The loss is at most one scrape interval's worth per new series.
  */
+import { DEFAULT_ERROR_RULES, GRPC_CODES, type CompleteErrorRules } from '../api/analysis-template.js';
 import type { AnalysisSpec } from '../api/canary-release.js';
 import type { RequestCounts, ResolvedMetric } from '../analysis/types.js';
 import type { InstantSample } from './prometheus-client.js';
@@ -52,31 +53,53 @@ export interface StatsScope {
   time: number;
 }
 
-/** Which requests count as errors: `response_code` matching `codes`, or `response_flags` matching `flags`. */
+export const GRPC_STATUS_LABEL = 'grpc_response_status';
+
+/**
+ * Which requests count as errors, compiled for the client-side classification of grouped series: an
+ * HTTP code or class, any Envoy response flag, or a gRPC status that is listed. The rules never enter
+ * PromQL (only the fixed label names they group by do), so a release's rules cannot change a query.
+ */
 export interface ErrorRule {
-  codes: RegExp;
-  flags?: RegExp;
+  /** Exact codes (`429`) and classes by their first digit (`5` for `5xx`). */
+  httpCodes: ReadonlySet<string>;
+  httpClasses: ReadonlySet<string>;
+  responseFlags: ReadonlySet<string>;
+  /** gRPC statuses as the numbers Istio reports in grpc_response_status. */
+  grpcCodes: ReadonlySet<string>;
+  /** The rule as written, for evidence. */
+  source: CompleteErrorRules;
 }
 
-export interface ErrorRuleSpec {
-  /** An anchored regular expression on `response_code`; `5..` by default. */
-  errorCodes?: string;
-  /** An anchored regular expression on Envoy's `response_flags`, e.g. `UF|UO|URX|NR`. */
-  errorResponseFlags?: string;
-}
-
-export function compileErrorRule(spec: ErrorRuleSpec): ErrorRule {
-  const compile = (field: string, source: string) => {
-    try {
-      return new RegExp(`^(?:${source})$`);
-    } catch (err) {
-      throw new Error(`${field} "${source}" is not a valid regular expression: ${(err as Error).message}`);
-    }
+export function compileErrorRule(rules: CompleteErrorRules = DEFAULT_ERROR_RULES): ErrorRule {
+  const classes = rules.httpCodes.filter((c) => c.endsWith('xx')).map((c) => c.charAt(0));
+  return {
+    httpCodes: new Set(rules.httpCodes.filter((c) => !c.endsWith('xx'))),
+    httpClasses: new Set(classes),
+    responseFlags: new Set(rules.responseFlags),
+    grpcCodes: new Set(rules.grpcCodes.map((name) => String(GRPC_CODES[name]))),
+    source: rules,
   };
-  const codes = compile('errorCodes', spec.errorCodes ?? '5..');
-  return spec.errorResponseFlags === undefined
-    ? { codes }
-    : { codes, flags: compile('errorResponseFlags', spec.errorResponseFlags) };
+}
+
+/** The labels a query must group by so that `rule` can tell errors apart in its answer. */
+export function errorLabels(rule: ErrorRule): string[] {
+  return [
+    'response_code',
+    ...(rule.responseFlags.size ? ['response_flags'] : []),
+    ...(rule.grpcCodes.size ? [GRPC_STATUS_LABEL] : []),
+  ];
+}
+
+/** The rule in a line, for the evidence: `response_code 5xx, 429; grpc UNAVAILABLE (14)`. */
+export function describeErrorRule(rule: ErrorRule): string {
+  const { httpCodes, responseFlags, grpcCodes } = rule.source;
+  const parts = [`response_code ${httpCodes.length ? httpCodes.join(', ') : 'none'}`];
+  if (responseFlags.length) parts.push(`response_flags ${responseFlags.join(', ')}`);
+  if (grpcCodes.length) {
+    parts.push(`${GRPC_STATUS_LABEL} ${grpcCodes.map((n) => `${n} (${GRPC_CODES[n]})`).join(', ')}`);
+  }
+  return `errors: ${parts.join('; ')}`;
 }
 
 /** The batched family a built-in metric reads; undefined for custom PromQL. */
@@ -116,21 +139,23 @@ function scopeKey(scope: StatsScope): string {
   return JSON.stringify([scope.namespace, scope.reporter, scope.revisionLabel, scope.time]);
 }
 
-function groupingLabels(family: StatsFamily, scope: StatsScope, rule: ErrorRule): string[] {
+function groupingLabels(family: StatsFamily, scope: StatsScope, byError: readonly string[]): string[] {
   const labels = [SERVICE_LABEL, scope.revisionLabel];
   if (family.kind === 'quantile') return [...labels, 'le'];
   // Errors are told apart here, from the codes, so one series set gives totals and errors alike.
-  const byError = rule.flags ? ['response_code', 'response_flags'] : ['response_code'];
   return family.kind === 'slowRequests' ? [...labels, 'le', ...byError] : [...labels, ...byError];
 }
 
-/** The PromQL for one window and the given services; also the evidence query of a single release. */
+/**
+ * The PromQL for one window and the given services, grouped by `byError` (see errorLabels); also the
+ * evidence query of a single release.
+ */
 export function statsExpression(
   family: StatsFamily,
   scope: StatsScope,
   window: number,
   services: readonly string[],
-  rule: ErrorRule,
+  byError: readonly string[] = ['response_code'],
 ): string {
   const metric = family.kind === 'requests' ? REQUESTS_TOTAL : DURATION_BUCKET;
   const series = selector(metric, [
@@ -140,7 +165,7 @@ export function statsExpression(
     // Only the bucket at the bound and the count: a tenth of the series, which is most of the cost.
     ...(family.kind === 'slowRequests' ? [oneOf('le', [...boundLabels(family.thresholdMs), '+Inf'])] : []),
   ]);
-  const sum = `sum by (${groupingLabels(family, scope, rule).join(', ')}) (increase(${series}[${window}s]))`;
+  const sum = `sum by (${groupingLabels(family, scope, byError).join(', ')}) (increase(${series}[${window}s]))`;
   return family.kind === 'quantile' ? `histogram_quantile(${family.quantile}, ${sum})` : sum;
 }
 
@@ -169,9 +194,11 @@ export interface StatsNeed {
   scope: StatsScope;
   window: number;
   service: string;
+  /** The error rule of the metric; the query groups by what every rule of its batch needs. */
+  rule: ErrorRule;
 }
 
-export function needKey(need: Omit<StatsNeed, 'service'>): string {
+export function needKey(need: Omit<StatsNeed, 'service' | 'rule'>): string {
   return `${familyKey(need.family)} ${scopeKey(need.scope)} ${need.window}`;
 }
 
@@ -179,21 +206,23 @@ export function needKey(need: Omit<StatsNeed, 'service'>): string {
  * Groups needs into batched queries. `queryOf` maps each need's key to the index of the query that
  * answers it.
  */
-export function planQueries(
-  needs: readonly StatsNeed[],
-  rule: ErrorRule,
-): { queries: PlannedQuery[]; queryOf: Map<string, number> } {
+export function planQueries(needs: readonly StatsNeed[]): {
+  queries: PlannedQuery[];
+  queryOf: Map<string, number>;
+} {
   const groups = new Map<
     string,
-    { family: StatsFamily; scope: StatsScope; windows: Map<number, Set<string>> }
+    { family: StatsFamily; scope: StatsScope; windows: Map<number, Set<string>>; byError: Set<string> }
   >();
   for (const need of needs) {
     const key = `${familyKey(need.family)} ${scopeKey(need.scope)}`;
     let group = groups.get(key);
     if (!group) {
-      group = { family: need.family, scope: need.scope, windows: new Map() };
+      group = { family: need.family, scope: need.scope, windows: new Map(), byError: new Set() };
       groups.set(key, group);
     }
+    // releases with different rules share the query: it groups by the union of what they need
+    for (const label of errorLabels(need.rule)) group.byError.add(label);
     let services = group.windows.get(need.window);
     if (!services) {
       services = new Set();
@@ -203,7 +232,8 @@ export function planQueries(
   }
   const queries: PlannedQuery[] = [];
   const queryOf = new Map<string, number>();
-  for (const { family, scope, windows } of groups.values()) {
+  for (const { family, scope, windows, byError } of groups.values()) {
+    const labels = [...byError];
     const arms = [...windows.entries()]
       .sort(([a], [b]) => a - b)
       .map(([window, services]) => ({ window, services: [...services].sort() }));
@@ -212,7 +242,7 @@ export function planQueries(
       const text = chunk
         .map(
           (arm) =>
-            `label_replace(${statsExpression(family, scope, arm.window, arm.services, rule)}, ${quote(WINDOW_LABEL)}, ${quote(String(arm.window))}, "", "")`,
+            `label_replace(${statsExpression(family, scope, arm.window, arm.services, labels)}, ${quote(WINDOW_LABEL)}, ${quote(String(arm.window))}, "", "")`,
         )
         .join(' or ');
       for (const arm of chunk) queryOf.set(needKey({ family, scope, window: arm.window }), queries.length);
@@ -222,10 +252,19 @@ export function planQueries(
   return { queries, queryOf };
 }
 
+/** The requests of one grouped series: how they ended, and how many there were. */
+export interface Outcome {
+  code: string;
+  flags: string;
+  grpc: string;
+  count: number;
+}
+
 /** Raw sums for one (window, service, revision) cell of a batched answer. */
 export interface StatsCell {
   total: number;
-  errors: number;
+  /** The requests by outcome, so that each release's rule classifies the same answer its own way. */
+  outcomes: Outcome[];
   /** slowRequests: requests no slower than the bound (the bucket at the bound); undefined if not a bound. */
   fast: number | undefined;
   /** quantile: the value; NaN when there was nothing to rank. */
@@ -243,7 +282,6 @@ export function indexSamples(
   family: StatsFamily,
   scope: StatsScope,
   samples: readonly InstantSample[],
-  rule: ErrorRule,
 ): StatsIndex {
   const index: StatsIndex = new Map();
   for (const { labels, value } of samples) {
@@ -251,46 +289,51 @@ export function indexSamples(
     const key = cellKey(window, labels[SERVICE_LABEL] ?? '', labels[scope.revisionLabel] ?? '');
     let cell = index.get(key);
     if (!cell) {
-      cell = { total: 0, errors: 0, fast: undefined, value: Number.NaN };
+      cell = { total: 0, outcomes: [], fast: undefined, value: Number.NaN };
       index.set(key, cell);
     }
     if (family.kind === 'quantile') {
       cell.value = value;
       continue;
     }
-    const error = isError(labels, rule);
-    if (family.kind === 'requests') {
-      cell.total += value;
-      if (error) cell.errors += value;
+    if (family.kind === 'slowRequests' && labels.le !== '+Inf') {
+      if (Number(labels.le) === family.thresholdMs) cell.fast = (cell.fast ?? 0) + value;
       continue;
     }
-    if (labels.le === '+Inf') {
-      cell.total += value;
-      if (error) cell.errors += value;
-    } else if (Number(labels.le) === family.thresholdMs) {
-      cell.fast = (cell.fast ?? 0) + value;
-    }
+    cell.total += value;
+    cell.outcomes.push({
+      code: labels.response_code ?? '',
+      flags: labels.response_flags ?? '',
+      grpc: labels[GRPC_STATUS_LABEL] ?? '',
+      count: value,
+    });
   }
   return index;
 }
 
-function isError(labels: Record<string, string>, rule: ErrorRule): boolean {
+/** An error by its HTTP code, any of its response flags (Istio joins them with commas), or its gRPC status. */
+export function isError(outcome: Omit<Outcome, 'count'>, rule: ErrorRule): boolean {
+  if (rule.httpCodes.has(outcome.code) || rule.httpClasses.has(httpClass(outcome.code))) return true;
+  if (rule.grpcCodes.size && outcome.grpc !== '' && rule.grpcCodes.has(outcome.grpc)) return true;
   return (
-    rule.codes.test(labels.response_code ?? '') || (rule.flags?.test(labels.response_flags ?? '') ?? false)
+    rule.responseFlags.size > 0 && outcome.flags.split(',').some((f) => rule.responseFlags.has(f.trim()))
   );
 }
 
+const httpClass = (code: string): string => (/^[1-5][0-9]{2}$/.test(code) ? code.charAt(0) : '');
+
 /** `increase` extrapolates, so counts arrive as floats; a request is whole. */
-export function requestCounts(cell: StatsCell | undefined): RequestCounts {
+export function requestCounts(cell: StatsCell | undefined, rule: ErrorRule): RequestCounts {
   if (!cell) return { total: 0, errors: 0 };
+  const errors = cell.outcomes.reduce((sum, o) => (isError(o, rule) ? sum + o.count : sum), 0);
   const total = Math.max(0, Math.round(cell.total));
-  return { total, errors: Math.min(total, Math.max(0, Math.round(cell.errors))) };
+  return { total, errors: Math.min(total, Math.max(0, Math.round(errors))) };
 }
 
 export type SlowCounts = { ok: true; counts: RequestCounts } | { ok: false; message: string };
 
 /** Slow requests are the count minus the bucket at the bound, so the bound must be a bucket bound. */
-export function slowCounts(cell: StatsCell | undefined, thresholdMs: number): SlowCounts {
+export function slowCounts(cell: StatsCell | undefined, thresholdMs: number, rule: ErrorRule): SlowCounts {
   if (!cell) return { ok: true, counts: { total: 0, errors: 0, slow: 0 } };
   if (cell.fast === undefined) {
     return {
@@ -298,7 +341,7 @@ export function slowCounts(cell: StatsCell | undefined, thresholdMs: number): Sl
       message: `latencyThresholdMs ${thresholdMs} is not a bucket bound of ${DURATION_BUCKET}; Istio's default bounds are ${ISTIO_DEFAULT_BOUNDS.join(', ')}`,
     };
   }
-  const { total, errors } = requestCounts(cell);
+  const { total, errors } = requestCounts(cell, rule);
   return {
     ok: true,
     counts: { total, errors, slow: Math.min(total, Math.max(0, Math.round(cell.total - cell.fast))) },

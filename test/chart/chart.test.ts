@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SETTINGS } from '../../src/controller/config.js';
+import { parseProvidersFile } from '../../src/metrics/registry.js';
 import { REPO_ROOT } from '../harness/e2e-paths.js';
 import {
   CHART_DIR,
@@ -153,6 +154,75 @@ describe('the Helm chart', () => {
         'NODE_OPTIONS',
       ]),
     );
+  });
+
+  it('gives the controller the named metrics providers as a file, each Secret mounted where the file says', () => {
+    const manifests = variant('named metrics providers');
+    const container = controller(manifests) as Container & {
+      volumeMounts: { name: string; mountPath: string }[];
+    };
+    const volumes = (
+      podSpec(manifests) as PodSpec & {
+        volumes: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+      }
+    ).volumes;
+    const flag = container.args.find((a) => a.startsWith(`${SETTINGS.metricsProvidersFile.flag}=`));
+    expect(flag).toBe(`${SETTINGS.metricsProvidersFile.flag}=/etc/canaria/metrics-providers/providers.yaml`);
+    const configMap = one(manifests, 'ConfigMap', 'canaria-metrics-providers') as Manifest & {
+      data: Record<string, string>;
+    };
+    const problems: string[] = [];
+    const providers = parseProvidersFile(
+      parse(configMap.data['providers.yaml']!),
+      'providers.yaml',
+      problems,
+    );
+    expect(providers.map((p) => [p.name, p.settings.address, p.settings.timeoutMs])).toEqual([
+      ['thanos', 'http://thanos-query.monitoring:9090', 20_000],
+      ['mimir', 'https://mimir.monitoring:8080/prometheus', undefined],
+    ]);
+    expect(providers[0]?.settings.headers).toEqual({ 'X-Scope-OrgID': 'team-a' });
+    // every file the providers file names is in a mount of the right Secret or ConfigMap
+    const source = (file: string) => {
+      const mount = container.volumeMounts.find((m) => file.startsWith(`${m.mountPath}/`));
+      const volume = volumes.find((v) => v.name === mount?.name);
+      return volume?.secret?.secretName ?? volume?.configMap?.name;
+    };
+    expect(source(providers[0]?.settings.bearerTokenFile ?? '')).toBe('thanos-token');
+    expect(source(providers[0]?.settings.caFile ?? '')).toBe('thanos-ca');
+    expect(source(flag?.split('=')[1] ?? '')).toBe('canaria-metrics-providers');
+    // the basic-auth files exist only in the pod; they are the mimir-auth Secret's keys there
+    expect(problems.map((p) => /cannot read (\S+):/.exec(p)?.[1]).map((f) => [f, source(f ?? '')])).toEqual([
+      ['/var/run/canaria/metrics-providers/1/basic-auth/username', 'mimir-auth'],
+      ['/var/run/canaria/metrics-providers/1/basic-auth/password', 'mimir-auth'],
+    ]);
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        '--error-http-codes=5xx,429',
+        '--error-response-flags=',
+        '--error-grpc-codes=UNAVAILABLE',
+      ]),
+    );
+    expect(controller(variant('default')).args).toEqual(
+      expect.arrayContaining([
+        `--error-http-codes=${SETTINGS.errorHttpCodes.default}`,
+        `--error-grpc-codes=${SETTINGS.errorGrpcCodes.default}`,
+      ]),
+    );
+    const annotations = (
+      one(manifests, 'Deployment').spec as { template: { metadata: { annotations: Record<string, string> } } }
+    ).template.metadata.annotations;
+    expect(annotations['checksum/metrics-providers']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a metrics provider without an address, or named default', async () => {
+    const bad = await renderChart({ values: { metricsProviders: [{ name: 'thanos' }] } });
+    expect(bad.ok).toBe(false);
+    expect(bad.output).toContain('metricsProviders[0].address is required');
+    const taken = await renderChart({
+      values: { metricsProviders: [{ name: 'default', address: 'http://x' }] },
+    });
+    expect(taken.output).toContain('"default" is the provider of the prometheus values');
   });
 
   it('grants cluster-wide exactly the rules of files/rbac-rules.yaml and rbac-cluster-rules.yaml', () => {

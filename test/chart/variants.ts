@@ -10,6 +10,25 @@ export const VARIANTS: Record<string, Values> = {
   'ServiceMonitor on': { 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'monitoring' } },
   'trackSecrets on': { trackSecrets: true },
   'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
+  'named metrics providers': {
+    metricsProviders: [
+      {
+        name: 'thanos',
+        address: 'http://thanos-query.monitoring:9090',
+        timeout: '20s',
+        headers: { 'X-Scope-OrgID': 'team-a' },
+        bearerToken: { secretName: 'thanos-token', key: 'token' },
+        ca: { configMapName: 'thanos-ca' },
+      },
+      {
+        name: 'mimir',
+        address: 'https://mimir.monitoring:8080/prometheus',
+        basicAuth: { secretName: 'mimir-auth' },
+      },
+    ],
+    'errorRules.httpCodes': ['5xx', '429'],
+    'errorRules.grpcCodes': ['UNAVAILABLE'],
+  },
   'everything set': {
     watchNamespaces: WATCHED,
     trackSecrets: true,

@@ -25,6 +25,7 @@ const LABELS = [
   'response_code',
   'response_flags',
   'request_protocol',
+  'grpc_response_status',
 ] as const;
 type Label = (typeof LABELS)[number];
 
@@ -37,6 +38,8 @@ export interface Workload {
   /** destination_canonical_revision; the version by default. */
   canonicalRevision?: string;
   reporter?: 'destination' | 'source';
+  /** gRPC services report request_protocol="grpc" and a grpc_response_status; HTTP ones report none. */
+  protocol?: 'http' | 'grpc';
 }
 
 export interface Traffic extends Workload {
@@ -46,6 +49,11 @@ export interface Traffic extends Workload {
   errorCode?: number;
   /** Envoy response flags of the failing requests, e.g. `UF`. */
   errorFlags?: string;
+  /**
+   * gRPC: the status of the failing requests, e.g. 14 (UNAVAILABLE); they answer HTTP 200 unless
+   * `errorCode` says otherwise, as gRPC does. Successful calls report status 0.
+   */
+  grpcStatus?: number;
   /** Latency of request i in milliseconds; 20 ms for every request by default. */
   latencyMs?: number | ((i: number) => number);
 }
@@ -58,7 +66,12 @@ export interface MeshEmitter {
    * an increase on a series whose first sample already counts requests, so declare, wait for a
    * scrape, then inject.
    */
-  declare(workload: Workload, codes?: readonly number[], flags?: string): void;
+  declare(
+    workload: Workload,
+    codes?: readonly number[],
+    flags?: string,
+    grpcStatuses?: readonly number[],
+  ): void;
   inject(traffic: Traffic): void;
   close(): Promise<void>;
 }
@@ -79,7 +92,7 @@ export async function startMeshEmitter(): Promise<MeshEmitter> {
     registers: [registry],
   });
 
-  const labelsOf = (w: Workload, code: number, flags: string): Record<Label, string> => ({
+  const labelsOf = (w: Workload, code: number, flags: string, grpc = ''): Record<Label, string> => ({
     reporter: w.reporter ?? 'destination',
     source_workload: 'loadgen',
     destination_service_name: w.service,
@@ -90,7 +103,9 @@ export async function startMeshEmitter(): Promise<MeshEmitter> {
     destination_canonical_revision: w.canonicalRevision ?? w.version,
     response_code: String(code),
     response_flags: flags,
-    request_protocol: 'http',
+    request_protocol: w.protocol ?? 'http',
+    // Istio leaves the label empty for HTTP; Prometheus drops empty labels, as it does for Istio's
+    grpc_response_status: w.protocol === 'grpc' ? grpc : '',
   });
 
   const server = http.createServer((req, res) => {
@@ -108,18 +123,27 @@ export async function startMeshEmitter(): Promise<MeshEmitter> {
 
   return {
     target: `127.0.0.1:${port}`,
-    declare(workload, codes = [200, 503], flags = '-') {
+    declare(workload, codes = [200, 503], flags = '-', grpcStatuses = []) {
+      const statuses = workload.protocol === 'grpc' ? ['0', ...grpcStatuses.map(String)] : [''];
       for (const code of codes) {
-        const labels = labelsOf(workload, code, flags);
-        requests.inc(labels, 0);
-        duration.zero(labels);
+        for (const grpc of statuses) {
+          const labels = labelsOf(workload, code, flags, grpc);
+          requests.inc(labels, 0);
+          duration.zero(labels);
+        }
       }
     },
     inject(traffic) {
       const errors = traffic.errors ?? 0;
       const latency = traffic.latencyMs ?? 20;
-      const ok = labelsOf(traffic, 200, '-');
-      const failed = labelsOf(traffic, traffic.errorCode ?? 503, traffic.errorFlags ?? '-');
+      const ok = labelsOf(traffic, 200, '-', '0');
+      const grpcFailure = traffic.grpcStatus !== undefined;
+      const failed = labelsOf(
+        traffic,
+        traffic.errorCode ?? (grpcFailure ? 200 : 503),
+        traffic.errorFlags ?? '-',
+        String(traffic.grpcStatus ?? 0),
+      );
       for (let i = 0; i < traffic.requests; i++) {
         const labels = i < errors ? failed : ok;
         requests.inc(labels);

@@ -79,3 +79,48 @@ permissions, as a YAML list. A file that is missing or is not a list of rules fa
   name: {{ include "canaria.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
 {{- end -}}
+
+{{/* Where the Secrets and ConfigMaps of metrics provider number $i are mounted. */}}
+{{- define "canaria.metricsProviderDir" -}}
+{{- printf "/var/run/canaria/metrics-providers/%d" . -}}
+{{- end -}}
+
+{{/*
+The providers file of values.metricsProviders: each entry's settings, with its Secrets and CA as the
+files they are mounted as. A missing name or address, or the name "default", fails the render.
+*/}}
+{{- define "canaria.metricsProvidersFile" -}}
+providers:
+{{- range $i, $p := .Values.metricsProviders }}
+{{- if not $p.name }}{{ fail (printf "metricsProviders[%d].name is required" $i) }}{{ end }}
+{{- if eq $p.name "default" }}{{ fail (printf "metricsProviders[%d].name: \"default\" is the provider of the prometheus values; pick another name" $i) }}{{ end }}
+{{- if not $p.address }}{{ fail (printf "metricsProviders[%d].address is required (metricsProviders[%d].name %s)" $i $i $p.name) }}{{ end }}
+{{- $dir := include "canaria.metricsProviderDir" $i }}
+  - name: {{ $p.name | quote }}
+    type: {{ $p.type | default "prometheus" | quote }}
+    address: {{ $p.address | quote }}
+    {{- with $p.timeout }}
+    timeout: {{ . | quote }}
+    {{- end }}
+    {{- with $p.windowGranularity }}
+    windowGranularity: {{ . | quote }}
+    {{- end }}
+    {{- with $p.headers }}
+    headers:
+      {{- range $k, $v := . }}
+      {{ $k | quote }}: {{ $v | quote }}
+      {{- end }}
+    {{- end }}
+    {{- with $p.bearerToken }}{{ if .secretName }}
+    bearerTokenFile: {{ printf "%s/token/%s" $dir (.key | default "token") | quote }}
+    {{- end }}{{ end }}
+    {{- with $p.basicAuth }}{{ if .secretName }}
+    basicAuth:
+      usernameFile: {{ printf "%s/basic-auth/%s" $dir (.usernameKey | default "username") | quote }}
+      passwordFile: {{ printf "%s/basic-auth/%s" $dir (.passwordKey | default "password") | quote }}
+    {{- end }}{{ end }}
+    {{- with $p.ca }}{{ if .configMapName }}
+    caFile: {{ printf "%s/ca/%s" $dir (.key | default "ca.crt") | quote }}
+    {{- end }}{{ end }}
+{{- end }}
+{{- end -}}

@@ -6,9 +6,10 @@ import {
   type CanaryReleaseStatus,
   type DecisionAction,
   type DecisionRecord,
+  type MetricEvidence,
   type VerdictKind,
 } from '../api/canary-release.js';
-import { ControllerMetrics } from './metrics.js';
+import { ControllerMetrics, type ReleaseSighting } from './metrics.js';
 
 const decision = (action: DecisionAction, time: string): DecisionRecord => ({
   time,
@@ -109,4 +110,186 @@ describe('ControllerMetrics', () => {
       'canaria_reconcile_duration_seconds_count{result="error"} 0',
     ]);
   });
+
+  it('exposes the release info with the service and the revision label values Istio reports', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    expect(await lines(metrics, 'canaria_release_info')).toEqual([
+      'canaria_release_info{namespace="shop",name="reviews",service="reviews",router="istio",' +
+        'stable_revision="v1",canary_revision="v2",revision_label="destination_version",reporter="source"} 1',
+    ]);
+  });
+
+  it('replaces the info series when a revision changes, instead of keeping one per revision', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    metrics.observe('shop', 'reviews', progressing(), progressing(), sighting('v2', 'v3'));
+    const info = await lines(metrics, 'canaria_release_info');
+    expect(info).toHaveLength(1);
+    expect(info[0]).toContain('stable_revision="v2",canary_revision="v3"');
+  });
+
+  it('keeps the last info while the spec does not parse, and names a release it never sighted', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    metrics.observe('shop', 'reviews', progressing(), { phase: 'Failed' });
+    metrics.observe('shop', 'broken', undefined, { phase: 'Failed' });
+    const info = await lines(metrics, 'canaria_release_info');
+    expect(info).toContain(
+      'canaria_release_info{namespace="shop",name="reviews",service="reviews",router="istio",' +
+        'stable_revision="v1",canary_revision="v2",revision_label="destination_version",reporter="source"} 1',
+    );
+    expect(info).toContain('canaria_release_info{namespace="shop",name="broken",router="istio"} 1');
+  });
+
+  it("exposes each metric of the latest analysis: both sides' values and counts, the bound, the verdict", async () => {
+    const metrics = new ControllerMetrics();
+    const status = progressing({ lastAnalysis: analysisOf('Fail', [errorRatio('Fail')]) });
+    metrics.observe('shop', 'reviews', undefined, status);
+    const text = await metrics.registry.metrics();
+    const of = (metric: string, labels: string, value: number) =>
+      `${metric}{namespace="shop",name="reviews",metric="error-ratio"${labels}} ${value}`;
+    for (const line of [
+      of('canaria_analysis_metric_value', ',role="canary"', 0.05),
+      of('canaria_analysis_metric_value', ',role="stable"', 0.005),
+      of('canaria_analysis_metric_bound', '', 0.0085),
+      of('canaria_analysis_metric_verdict', ',verdict="Fail"', 1),
+      of('canaria_analysis_metric_verdict', ',verdict="Pass"', 0),
+      of('canaria_analysis_metric_requests', ',role="canary"', 200),
+      of('canaria_analysis_metric_errors', ',role="canary"', 10),
+      of('canaria_analysis_metric_requests', ',role="stable"', 2000),
+      of('canaria_analysis_metric_errors', ',role="stable"', 10),
+    ])
+      expect(text).toContain(line);
+    // a value the judge did not have is no series, rather than a zero that looks measured
+    expect(await lines(metrics, 'canaria_analysis_metric_slow_requests')).toEqual([]);
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value')).toEqual([]);
+  });
+
+  it("exposes the sequential judge's e-value, threshold and rate-ratio interval when the evidence has them", async () => {
+    const metrics = new ControllerMetrics();
+    const evidence = {
+      ...errorRatio('Fail'),
+      sequential: { eValue: 42.5, threshold: 20, ratio: 4, ratioLow: 1.5, ratioHigh: null, extra: 'x' },
+    };
+    const broken = { ...errorRatio('Pass'), metric: 'latency', sequential: 'not an object' };
+    metrics.observe(
+      'shop',
+      'reviews',
+      undefined,
+      progressing({ lastAnalysis: analysisOf('Fail', [evidence, broken]) }),
+    );
+    const of = (metric: string, value: number) =>
+      `${metric}{namespace="shop",name="reviews",metric="error-ratio"} ${value}`;
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value')).toEqual([
+      of('canaria_analysis_metric_e_value', 42.5),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value_threshold')).toEqual([
+      of('canaria_analysis_metric_e_value_threshold', 20),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio')).toEqual([
+      of('canaria_analysis_metric_rate_ratio', 4),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio_low')).toEqual([
+      of('canaria_analysis_metric_rate_ratio_low', 1.5),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio_high')).toEqual([]);
+  });
+
+  it('removes the series of a metric that left the analysis, and all of them when no analysis is current', async () => {
+    const metrics = new ControllerMetrics();
+    const both = progressing({
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass'), { ...errorRatio('Pass'), metric: 'latency' }]),
+    });
+    metrics.observe('shop', 'reviews', undefined, both);
+    const one = progressing({ lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]) });
+    metrics.observe('shop', 'reviews', both, one);
+    const text = await metrics.registry.metrics();
+    expect(text).not.toContain('metric="latency"');
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(VERDICTS.length);
+    // a new weight starts a new window: until its first analysis there is no current value
+    metrics.observe('shop', 'reviews', one, progressing());
+    expect(await metrics.registry.metrics()).not.toContain('canaria_analysis_metric_verdict{');
+  });
+
+  it('keeps one last-decision series per release, timestamped in seconds, with its action and reason', async () => {
+    const metrics = new ControllerMetrics();
+    const first = progressing({ decisions: [decision('Start', '2026-11-21T10:00:00Z')] });
+    metrics.observe('shop', 'reviews', undefined, first);
+    const second = progressing({
+      decisions: [decision('Start', '2026-11-21T10:00:00Z'), decision('Rollback', '2026-11-21T10:05:00Z')],
+    });
+    metrics.observe('shop', 'reviews', first, second);
+    expect(await lines(metrics, 'canaria_release_last_decision_timestamp_seconds')).toEqual([
+      'canaria_release_last_decision_timestamp_seconds{namespace="shop",name="reviews",action="Rollback",reason="Rollback"} 1795255500',
+    ]);
+  });
+
+  it('forgets the info, last decision and metric series of a deleted release', async () => {
+    const metrics = new ControllerMetrics();
+    const status = progressing({
+      decisions: [decision('Start', '2026-11-21T10:00:00Z')],
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]),
+    });
+    metrics.observe('shop', 'reviews', undefined, status, sighting('v1', 'v2'));
+    metrics.forget('shop', 'reviews');
+    expect(await metrics.registry.metrics()).not.toContain('name="reviews"');
+    // sighted again from scratch: nothing of the old info comes back
+    metrics.observe('shop', 'reviews', undefined, { phase: 'Failed' });
+    expect(await lines(metrics, 'canaria_release_info')).toEqual([
+      'canaria_release_info{namespace="shop",name="reviews",router="istio"} 1',
+    ]);
+  });
+
+  it('counts API server calls and metrics backend queries by result, every result starting at 0', async () => {
+    const metrics = new ControllerMetrics();
+    expect(await lines(metrics, 'canaria_kube_requests_total')).toContain(
+      'canaria_kube_requests_total{method="PATCH",result="Conflict"} 0',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_queries_total')).toContain(
+      'canaria_prometheus_queries_total{endpoint="query",result="Timeout"} 0',
+    );
+    metrics.kubeRequest({ method: 'PATCH', result: 'Conflict', seconds: 0.02 });
+    metrics.kubeRequest({ method: 'PATCH', result: 'ok', seconds: 0.03 });
+    metrics.prometheusQuery({ endpoint: 'query', result: 'Timeout', seconds: 10 });
+    expect(await lines(metrics, 'canaria_kube_requests_total')).toEqual(
+      expect.arrayContaining([
+        'canaria_kube_requests_total{method="PATCH",result="Conflict"} 1',
+        'canaria_kube_requests_total{method="PATCH",result="ok"} 1',
+      ]),
+    );
+    expect(await lines(metrics, 'canaria_kube_request_duration_seconds_count')).toContain(
+      'canaria_kube_request_duration_seconds_count{method="PATCH"} 2',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_queries_total')).toContain(
+      'canaria_prometheus_queries_total{endpoint="query",result="Timeout"} 1',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_query_duration_seconds_sum')).toContain(
+      'canaria_prometheus_query_duration_seconds_sum{endpoint="query"} 10',
+    );
+  });
 });
+
+function sighting(stable: string, canary: string): ReleaseSighting {
+  return {
+    service: 'reviews',
+    reported: { stable, canary },
+    analysis: { revisionLabel: 'destination_version', reporter: 'source' },
+  };
+}
+
+function analysisOf(verdict: VerdictKind, metrics: MetricEvidence[]): AnalysisRecord {
+  return { ...analysis(verdict, '2026-11-21T10:01:00Z'), metrics };
+}
+
+function errorRatio(verdict: VerdictKind): MetricEvidence {
+  return {
+    metric: 'error-ratio',
+    type: 'errorRatio',
+    verdict,
+    rule: 'canary 0.0500 > stable 0.0050 x (1+0.5) + 0.001 = 0.0085',
+    canary: { value: 0.05, total: 200, errors: 10 },
+    stable: { value: 0.005, total: 2000, errors: 10 },
+    bound: 0.0085,
+  };
+}

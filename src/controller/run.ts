@@ -23,16 +23,27 @@ export async function runController(config: ControllerConfig): Promise<number> {
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
   });
+  const metrics = new ControllerMetrics({ defaultMetrics: true });
   const kube = await connectKube({
     kubeConfig,
     namespaces: config.namespaces,
     logger,
     kinds: config.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS,
+    onRequest: (call) => {
+      metrics.kubeRequest(call);
+    },
   });
-  const metrics = new ControllerMetrics({ defaultMetrics: true });
   const reconciler = new Reconciler({
     kube,
-    measurer: new MeasureBatcher(new MetricsRouter({ type: 'prometheus', ...config.prometheus })),
+    measurer: new MeasureBatcher(
+      new MetricsRouter({
+        type: 'prometheus',
+        ...config.prometheus,
+        onQuery: (query) => {
+          metrics.prometheusQuery(query);
+        },
+      }),
+    ),
     clock: () => new Date(),
     logger,
     metrics,

@@ -196,7 +196,7 @@ describe('ControllerMetrics', () => {
     expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio_high')).toEqual([]);
   });
 
-  it('removes the series of a metric that left the analysis, and all of them when no analysis is current', async () => {
+  it('removes the series of a metric that left the analysis', async () => {
     const metrics = new ControllerMetrics();
     const both = progressing({
       lastAnalysis: analysisOf('Pass', [errorRatio('Pass'), { ...errorRatio('Pass'), metric: 'latency' }]),
@@ -204,28 +204,86 @@ describe('ControllerMetrics', () => {
     metrics.observe('shop', 'reviews', undefined, both);
     const one = progressing({ lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]) });
     metrics.observe('shop', 'reviews', both, one);
-    const text = await metrics.registry.metrics();
-    expect(text).not.toContain('metric="latency"');
+    expect(await metrics.registry.metrics()).not.toContain('metric="latency"');
     expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(VERDICTS.length);
-    // a new weight starts a new window: until its first analysis there is no current value
-    metrics.observe('shop', 'reviews', one, progressing());
+  });
+
+  it('keeps the evidence of an analysis that moved the weight, from the decision it led to', async () => {
+    const metrics = new ControllerMetrics();
+    // the rollback's new weight opened a new window, which cleared lastAnalysis in the same reconcile
+    const rolledBack = progressing({
+      decisions: [
+        decision('Start', 't0'),
+        { ...decision('Rollback', 't1'), verdict: 'Fail', metrics: [errorRatio('Fail')] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', undefined, rolledBack);
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toContain(
+      'canaria_analysis_metric_verdict{namespace="shop",name="reviews",metric="error-ratio",verdict="Fail"} 1',
+    );
+    expect(await lines(metrics, 'canaria_analysis_metric_bound')).toEqual([
+      'canaria_analysis_metric_bound{namespace="shop",name="reviews",metric="error-ratio"} 0.0085',
+    ]);
+    // a new rollout has no analysis yet: the old one's numbers are not current any more
+    const restarted = {
+      ...rolledBack,
+      decisions: [...(rolledBack.decisions ?? []), decision('Start', 't2')],
+    };
+    metrics.observe('shop', 'reviews', rolledBack, restarted);
     expect(await metrics.registry.metrics()).not.toContain('canaria_analysis_metric_verdict{');
   });
 
-  it('keeps one last-decision series per release, timestamped in seconds, with its action and reason', async () => {
+  it('counts an analysis that moved the weight once, though only its decision carries it', async () => {
     const metrics = new ControllerMetrics();
-    const first = progressing({ decisions: [decision('Start', '2026-11-21T10:00:00Z')] });
-    metrics.observe('shop', 'reviews', undefined, first);
-    const second = progressing({
-      decisions: [decision('Start', '2026-11-21T10:00:00Z'), decision('Rollback', '2026-11-21T10:05:00Z')],
+    const held = progressing({
+      decisions: [decision('Start', 't0')],
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]),
     });
-    metrics.observe('shop', 'reviews', first, second);
-    expect(await lines(metrics, 'canaria_release_last_decision_timestamp_seconds')).toEqual([
-      'canaria_release_last_decision_timestamp_seconds{namespace="shop",name="reviews",action="Rollback",reason="Rollback"} 1795255500',
+    metrics.observe('shop', 'reviews', undefined, held);
+    // the next reconcile advances on the same analysis: its evidence is counted already
+    const advanced = progressing({
+      decisions: [
+        ...(held.decisions ?? []),
+        { ...decision('Advance', 't1'), verdict: 'Pass', metrics: [errorRatio('Pass')] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', held, advanced);
+    // a fresh analysis fails and rolls back in the same reconcile, clearing its record
+    const failed = { ...errorRatio('Fail'), canary: { value: 0.06, total: 300, errors: 18 } };
+    const rolledBack = progressing({
+      decisions: [
+        ...(advanced.decisions ?? []),
+        { ...decision('Rollback', 't2'), verdict: 'Fail', metrics: [failed] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', advanced, rolledBack);
+    const analyses = await lines(metrics, 'canaria_analysis_total');
+    expect(analyses).toContain(analysisLine('shop', 'reviews', 'Pass', 1));
+    expect(analyses).toContain(analysisLine('shop', 'reviews', 'Fail', 1));
+  });
+
+  it('keeps the time of the latest decision of each action, in seconds, with its reason', async () => {
+    const metrics = new ControllerMetrics();
+    const decisions = [
+      decision('Start', '2026-11-21T10:00:00Z'),
+      decision('Advance', '2026-11-21T10:00:01Z'),
+      decision('Advance', '2026-11-21T10:02:00Z'),
+    ];
+    metrics.observe('shop', 'reviews', undefined, progressing({ decisions }));
+    const rolledBack = progressing({
+      decisions: [...decisions, decision('Rollback', '2026-11-21T10:05:00Z')],
+    });
+    metrics.observe('shop', 'reviews', progressing({ decisions }), rolledBack);
+    const at = (action: string, iso: string) =>
+      `canaria_release_decision_timestamp_seconds{namespace="shop",name="reviews",action="${action}",reason="${action}"} ${Date.parse(iso) / 1000}`;
+    expect(await lines(metrics, 'canaria_release_decision_timestamp_seconds')).toEqual([
+      at('Start', '2026-11-21T10:00:00Z'),
+      at('Advance', '2026-11-21T10:02:00Z'),
+      at('Rollback', '2026-11-21T10:05:00Z'),
     ]);
   });
 
-  it('forgets the info, last decision and metric series of a deleted release', async () => {
+  it('forgets the info, decision-time and metric series of a deleted release', async () => {
     const metrics = new ControllerMetrics();
     const status = progressing({
       decisions: [decision('Start', '2026-11-21T10:00:00Z')],

@@ -5,7 +5,10 @@ import {
   REVISION_LABELS,
   VERDICTS,
   type CanaryReleaseStatus,
+  type DecisionAction,
+  type DecisionRecord,
   type MetricEvidence,
+  type VerdictKind,
 } from '../api/canary-release.js';
 
 /**
@@ -88,11 +91,11 @@ interface Sample {
  * `_total` for counters, `_info` with value 1 for labels to join on.
  *
  * Cardinality stays bounded by what exists now, never by history: per release one info series, one
- * last-decision series, 3 weight series and 7 phase series, 13 + 4 counters; per metric of its latest
- * analysis at most 2 values, 1 bound, 4 verdicts, 6 counts and 5 sequential numbers. The gauges that
- * mirror the status are rebuilt on every reconcile: a series whose labels changed (a new revision, a
- * new last decision) replaces the old one, a metric that left the analysis takes its series with it,
- * and a deleted release takes all of its own.
+ * decision-time series per action it took (13 at most), 3 weight and 7 phase series, 13 + 4
+ * counters; per metric of its latest analysis at most 2 values, 1 bound, 4 verdicts, 6 counts and
+ * 5 sequential numbers. The gauges that mirror the status are rebuilt on every reconcile: a series
+ * whose labels changed (a new revision, a new reason for an action) replaces the old one, a metric
+ * that left the analysis takes its series with it, and a deleted release takes all of its own.
  */
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -132,9 +135,9 @@ export class ControllerMetrics {
     labelNames: ['namespace', 'name', 'phase'],
     registers: [this.registry],
   });
-  readonly lastDecision = new Gauge({
-    name: 'canaria_release_last_decision_timestamp_seconds',
-    help: 'When the latest decision of a release was taken, in seconds since the epoch, with its action and reason',
+  readonly decisionTime = new Gauge({
+    name: 'canaria_release_decision_timestamp_seconds',
+    help: 'When a release last took a decision of each action, in seconds since the epoch, with its reason',
     labelNames: ['namespace', 'name', 'action', 'reason'],
     registers: [this.registry],
   });
@@ -310,28 +313,27 @@ export class ControllerMetrics {
     if (after.actualCanaryWeight !== undefined) {
       samples.push({ gauge: this.releaseActualWeight, labels: release, value: after.actualCanaryWeight });
     }
-    const latest = after.decisions?.at(-1);
-    const decidedAt = latest && Date.parse(latest.time);
-    if (latest && decidedAt !== undefined && !Number.isNaN(decidedAt)) {
+    // the latest decision of each action: a mark on the time axis at its own time, however soon the
+    // next decision follows, and at most one series per action
+    const latestOf = new Map((after.decisions ?? []).map((d) => [d.action, d]));
+    for (const [action, d] of latestOf) {
+      const decidedAt = Date.parse(d.time);
+      if (Number.isNaN(decidedAt)) continue;
       samples.push({
-        gauge: this.lastDecision,
-        labels: { ...release, action: latest.action, reason: latest.reason },
+        gauge: this.decisionTime,
+        labels: { ...release, action, reason: d.reason },
         value: decidedAt / 1000,
       });
     }
-    for (const evidence of after.lastAnalysis?.metrics ?? [])
-      samples.push(...this.metricSamples(release, evidence));
+    for (const evidence of latestEvidence(after)) samples.push(...this.metricSamples(release, evidence));
     this.mirror(key, samples);
 
     this.startCounters(namespace, name);
-    const last = after.lastAnalysis;
-    if (last && last.time !== before?.lastAnalysis?.time) {
-      this.analyses.inc({ namespace, name, result: last.verdict });
-    }
     const seen = new Set((before?.decisions ?? []).map((d) => `${d.time}|${d.message}`));
-    for (const d of after.decisions ?? []) {
-      if (!seen.has(`${d.time}|${d.message}`)) this.decisions.inc({ namespace, name, action: d.action });
-    }
+    const fresh = (after.decisions ?? []).filter((d) => !seen.has(`${d.time}|${d.message}`));
+    for (const d of fresh) this.decisions.inc({ namespace, name, action: d.action });
+    for (const verdict of newAnalyses(before, after, fresh))
+      this.analyses.inc({ namespace, name, result: verdict });
   }
 
   /** The info series' labels: what this reconcile saw, else what an earlier one saw. */
@@ -416,6 +418,52 @@ export class ControllerMetrics {
     for (const result of VERDICTS) this.analyses.remove({ namespace, name, result });
     this.counted.delete(key);
   }
+}
+
+/** A new rollout starts from no analysis: the evidence of an earlier one is no longer current. */
+const STARTS: ReadonlySet<DecisionAction> = new Set(['Start', 'Restart', 'Initialize']);
+
+/**
+ * The metrics of the release's latest analysis. An analysis that moves the weight (advances, rolls
+ * back) clears `lastAnalysis` in the same reconcile, as the new weight opens a new window; its
+ * evidence then lives on in the decision it led to.
+ */
+function latestEvidence(status: CanaryReleaseStatus): MetricEvidence[] {
+  if (status.lastAnalysis) return status.lastAnalysis.metrics;
+  for (const d of [...(status.decisions ?? [])].reverse()) {
+    if (d.metrics?.length) return d.metrics;
+    if (STARTS.has(d.action)) return [];
+  }
+  return [];
+}
+
+/**
+ * The verdicts of the analyses this reconcile ran: a new `lastAnalysis`, and a new decision's evidence
+ * unless it is that of an analysis already counted (a decision carries the evidence of the analysis
+ * that led to it, which may be an earlier reconcile's, or one whose record this reconcile cleared
+ * by moving the weight).
+ */
+function newAnalyses(
+  before: CanaryReleaseStatus | undefined,
+  after: CanaryReleaseStatus,
+  fresh: readonly DecisionRecord[],
+): VerdictKind[] {
+  const verdicts: VerdictKind[] = [];
+  const counted: string[] = [];
+  if (before?.lastAnalysis) counted.push(JSON.stringify(before.lastAnalysis.metrics));
+  const last = after.lastAnalysis;
+  if (last && last.time !== before?.lastAnalysis?.time) {
+    verdicts.push(last.verdict);
+    counted.push(JSON.stringify(last.metrics));
+  }
+  for (const d of fresh) {
+    if (!d.verdict || !d.metrics?.length) continue;
+    const evidence = JSON.stringify(d.metrics);
+    if (counted.includes(evidence)) continue;
+    verdicts.push(d.verdict);
+    counted.push(evidence);
+  }
+  return verdicts;
 }
 
 /** Identifies a series by its gauge and labels (label order as set, which a release keeps stable). */

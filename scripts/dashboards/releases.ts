@@ -112,7 +112,7 @@ function annotations(): dashboard.AnnotationQueryBuilder[] {
       .iconColor(color)
       // the series' value is the decision's own time, so the mark sits where it was taken
       .expr(
-        `max by (action, reason) (canaria_release_last_decision_timestamp_seconds{${RELEASE}, action${filter}}) * 1000`,
+        `max by (action, reason) (canaria_release_decision_timestamp_seconds{${RELEASE}, action${filter}}) * 1000`,
       )
       .useValueForTime(true)
       .step('10s')
@@ -136,7 +136,7 @@ function annotations(): dashboard.AnnotationQueryBuilder[] {
 function overview(): table.PanelBuilder {
   const link = new dashboard.DashboardLinkBuilder('Show this release')
     .url(
-      `/d/${RELEASES_UID}?var-namespace=\${__data.fields.namespace}&var-release=\${__data.fields.name}&\${datasource:queryparam}&\${__url_time_range}`,
+      `/d/${RELEASES_UID}?var-namespace=\${__data.fields.Namespace}&var-release=\${__value.raw}&\${datasource:queryparam}&\${__url_time_range}`,
     )
     .build();
   return new table.PanelBuilder()
@@ -151,7 +151,7 @@ function overview(): table.PanelBuilder {
     .withTarget(
       tableQuery(
         'D',
-        'max by (namespace, name, action) (canaria_release_last_decision_timestamp_seconds) * 1000',
+        'max by (namespace, name, action) (topk by (namespace, name) (1, canaria_release_decision_timestamp_seconds)) * 1000',
       ),
     )
     .withTransformation({ id: 'merge', options: {} })
@@ -364,28 +364,44 @@ function analysisPanels(): (timeseries.PanelBuilder | statetimeline.PanelBuilder
   return [againstBound, verdicts, counted, eValue, ratio];
 }
 
-function decisionPanels(): timeseries.PanelBuilder[] {
-  const bars = (title: string, description: string, expr: string, legend: string) =>
-    series(title, 'short')
-      .description(description)
-      .withTarget(rangeQuery('A', expr, legend))
-      .drawStyle(common.GraphDrawStyle.Bars)
-      .fillOpacity(80)
-      .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
-  return [
-    bars(
-      'Decisions',
-      'Decisions the selected release took, by action, over the preceding rate interval; each is also marked on the time axis.',
-      `sum by (action) (increase(canaria_decision_total{${RELEASE}}[$__rate_interval])) > 0`,
-      '{{action}}',
-    ),
-    bars(
-      'Analysis verdicts',
-      'Analyses of the selected release, by verdict, over the preceding rate interval.',
-      `sum by (result) (increase(canaria_analysis_total{${RELEASE}}[$__rate_interval])) > 0`,
-      '{{result}}',
-    ),
-  ];
+function decisionPanels(): (table.PanelBuilder | timeseries.PanelBuilder)[] {
+  const latest = new table.PanelBuilder()
+    .title('Latest decision of each action')
+    .description(
+      'When the selected release last advanced, held, paused, rolled back..., and why; every decision is also marked on the time axis.',
+    )
+    .datasource(DATASOURCE)
+    .withTarget(
+      tableQuery(
+        'A',
+        `max by (action, reason) (canaria_release_decision_timestamp_seconds{${RELEASE}}) * 1000`,
+      ),
+    )
+    .withTransformation({
+      id: 'organize',
+      options: {
+        excludeByName: { Time: true },
+        indexByName: { Value: 0, action: 1, reason: 2 },
+        renameByName: { Value: 'Decided', action: 'Action', reason: 'Reason' },
+      },
+    })
+    .overrideByName('Decided', [{ id: 'unit', value: 'dateTimeAsIso' }])
+    .sortBy([new common.TableSortByFieldStateBuilder().displayName('Decided').desc(true)])
+    .height(8)
+    .span(12);
+  const verdicts = series('Analysis verdicts', 'short')
+    .description('Analyses of the selected release, by verdict, over the preceding rate interval.')
+    .withTarget(
+      rangeQuery(
+        'A',
+        `sum by (result) (increase(canaria_analysis_total{${RELEASE}}[$__rate_interval])) > 0`,
+        '{{result}}',
+      ),
+    )
+    .drawStyle(common.GraphDrawStyle.Bars)
+    .fillOpacity(80)
+    .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
+  return [latest, verdicts];
 }
 
 export function releasesDashboard(): Dashboard {

@@ -99,10 +99,9 @@ describe('the Grafana dashboards the chart ships', () => {
       'canaria_analysis_metric_value',
       'canaria_analysis_metric_verdict',
       'canaria_analysis_total',
-      'canaria_decision_total',
       'canaria_release_actual_weight',
+      'canaria_release_decision_timestamp_seconds',
       'canaria_release_info',
-      'canaria_release_last_decision_timestamp_seconds',
       'canaria_release_phase',
       'canaria_release_weight',
       'istio_request_duration_milliseconds_bucket',
@@ -231,9 +230,9 @@ describe('the Grafana dashboards the chart ships', () => {
 
 describe('the dashboard check', () => {
   it('fails a dashboard that queries a metric nobody exports, naming the metric and the panel', () => {
-    const broken = withQuery(RELEASES, 'Decisions', 'sum(rate(canaria_bogus_total[5m]))');
+    const broken = withQuery(RELEASES, 'Analysis verdicts', 'sum(rate(canaria_bogus_total[5m]))');
     expect(checkDashboards(broken, known).problems).toEqual([
-      `${RELEASES}: panel "Decisions" query A queries canaria_bogus_total, which neither canaria nor Istio exports`,
+      `${RELEASES}: panel "Analysis verdicts" query A queries canaria_bogus_total, which neither canaria nor Istio exports`,
     ]);
   });
 

@@ -138,6 +138,19 @@ describe('Reconciler on an in-memory cluster', () => {
     });
   });
 
+  it('exposes the release info with the same service and revisions it measures, for dashboards to join on', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const h = harness(kube);
+    await h.runUntil((s) => s?.lastAnalysis !== undefined);
+    const info = (await h.telemetry.registry.metrics())
+      .split('\n')
+      .filter((line) => line.startsWith('canaria_release_info{'));
+    expect(info).toEqual([
+      'canaria_release_info{namespace="default",name="reviews",service="reviews",router="istio",' +
+        'stable_revision="v1",canary_revision="v2",revision_label="destination_canonical_revision",reporter="destination"} 1',
+    ]);
+  });
+
   it('writes a Failed status naming the field when the spec does not parse, and leaves traffic alone', async () => {
     const kube = reviewsCluster();
     kube.apply(

@@ -117,7 +117,8 @@ export class Reconciler {
     if (!released && !jsonEqual(status ?? {}, decision.status)) {
       await this.deps.kube.writeReleaseStatus(ref, decision.status);
     }
-    this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status);
+    const sighting = seen && parsed.ok ? { ...seen, analysis: parsed.value.analysis } : undefined;
+    this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status, sighting);
     const last = decision.status.decisions?.at(-1);
     log.debug(
       {

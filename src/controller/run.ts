@@ -23,16 +23,31 @@ export async function runController(config: ControllerConfig): Promise<number> {
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
   });
+  const metrics = new ControllerMetrics({ defaultMetrics: true });
   const kube = await connectKube({
     kubeConfig,
     namespaces: config.namespaces,
     logger,
     kinds: config.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS,
+    onRequest: (call) => {
+      metrics.kubeRequest(call);
+    },
   });
-  const metrics = new ControllerMetrics({ defaultMetrics: true });
   const reconciler = new Reconciler({
     kube,
-    measurer: new MeasureBatcher(new MetricsRouter(config.metricsProviders)),
+    measurer: new MeasureBatcher(
+      new MetricsRouter(
+        config.metricsProviders.map((p) => ({
+          ...p,
+          settings: {
+            ...p.settings,
+            onQuery: (query) => {
+              metrics.prometheusQuery(query);
+            },
+          },
+        })),
+      ),
+    ),
     metricsProviders: config.metricsProviders.map((p) => p.name),
     clock: () => new Date(),
     logger,

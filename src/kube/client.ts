@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { KubeError } from './errors.js';
-import { KubeHttp } from './http.js';
+import { KubeHttp, type KubeCallObserver } from './http.js';
 import { Informer, type Change } from './informer.js';
 import type { JsonPatchOperation } from './json-patch.js';
 import type { KubeEvent, KubePort, WatchHandler } from './port.js';
@@ -33,6 +33,8 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   logger?: Logger;
   kinds?: Kind[];
+  /** Told of every call to the API server but watches, for the controller's metrics. */
+  onRequest?: KubeCallObserver;
 }
 
 /** The Kube port on a real API server, with the caches' lifecycle. */
@@ -78,7 +80,7 @@ export function loadKubeConfig(options: { kubeconfig?: string; context?: string 
 /** Checks that the API server answers with these credentials, then returns a client to start. */
 export async function connectKube(options: ConnectOptions): Promise<KubeClient> {
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-  const http = new KubeHttp(options.kubeConfig, requestTimeoutMs);
+  const http = new KubeHttp(options.kubeConfig, requestTimeoutMs, options.onRequest);
   const server = options.kubeConfig.getCurrentCluster()?.server ?? '(no server)';
   try {
     await http.request({ method: 'GET', path: '/version' });

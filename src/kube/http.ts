@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubeError, kubeErrorFromStatus } from './errors.js';
+import { KubeError, kubeErrorFromStatus, type KubeErrorCode } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -23,6 +23,13 @@ export interface WatchEvent {
   object: unknown;
 }
 
+/** Told of every call but watches, once it has ended: `ok`, or the KubeError code it failed with. */
+export type KubeCallObserver = (call: {
+  method: KubeCall['method'];
+  result: 'ok' | KubeErrorCode;
+  seconds: number;
+}) => void;
+
 export interface WatchOptions {
   signal: AbortSignal;
   /** A stream that delivers nothing, not even a bookmark, for this long is given up. */
@@ -41,10 +48,25 @@ export class KubeHttp {
   constructor(
     private readonly kubeConfig: KubeConfig,
     private readonly defaultTimeoutMs: number,
+    private readonly onCall?: KubeCallObserver,
   ) {}
 
   /** One call; a non-2xx answer or a failed connection becomes a KubeError. */
   async request<T>(call: KubeCall): Promise<T> {
+    const started = performance.now();
+    const observe = (result: 'ok' | KubeErrorCode) =>
+      this.onCall?.({ method: call.method, result, seconds: (performance.now() - started) / 1000 });
+    try {
+      const value = await this.send<T>(call);
+      observe('ok');
+      return value;
+    } catch (error) {
+      observe(error instanceof KubeError ? error.code : 'Unavailable');
+      throw error;
+    }
+  }
+
+  private async send<T>(call: KubeCall): Promise<T> {
     // AbortSignal.timeout takes whole milliseconds only.
     const timeoutMs = Math.ceil(call.timeoutMs ?? this.defaultTimeoutMs);
     const timeout = AbortSignal.timeout(timeoutMs);

@@ -242,6 +242,32 @@ describe('PrometheusClient failures', () => {
   });
 });
 
+describe('PrometheusClient observer', () => {
+  it('tells onQuery of each query once, retries included, with its endpoint, result and duration', async () => {
+    const prom = await fakePrometheus((seen, n) =>
+      seen.form.get('query') === 'bad'
+        ? { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } }
+        : n === 1
+          ? { status: 503, body: 'overloaded' }
+          : seen.url.endsWith('query_range')
+            ? { body: { status: 'success', data: { resultType: 'matrix', result: [] } } }
+            : {},
+    );
+    const told: { endpoint: string; result: string; seconds: number }[] = [];
+    const api = client({ address: prom.address, retries: 1, onQuery: (q) => told.push(q) });
+    await api.query('x', new Date());
+    await api.queryRange('x', { start: new Date(0), end: new Date(60_000), stepSeconds: 15 });
+    await failure(api.query('bad', new Date()));
+    expect(prom.seen).toHaveLength(4);
+    expect(told.map(({ endpoint, result }) => `${endpoint} ${result}`)).toEqual([
+      'query ok',
+      'query_range ok',
+      'query BadQuery',
+    ]);
+    for (const { seconds } of told) expect(seconds).toBeGreaterThan(0);
+  });
+});
+
 describe('PrometheusClient authentication', () => {
   it('sends a bearer token and extra headers such as a tenant', async () => {
     const prom = await fakePrometheus(() => ({}));

@@ -5,7 +5,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import { LIMITS, truncate } from '../api/limits.js';
-import { MetricsBackendError } from './errors.js';
+import { MetricsBackendError, type MetricsErrorCode } from './errors.js';
 
 /** How to reach a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, Cortex). */
 export interface PrometheusConnection {
@@ -25,7 +25,16 @@ export interface PrometheusConnection {
   headers?: Record<string, string>;
   /** PEM file of the CA that signed the server's certificate. */
   caFile?: string;
+  /** Told of every query once it has ended, retries included, for the controller's metrics. */
+  onQuery?: PrometheusQueryObserver;
 }
+
+/** One query's endpoint (`query`, `query_range`), `ok` or the MetricsBackendError code, and its duration. */
+export type PrometheusQueryObserver = (query: {
+  endpoint: string;
+  result: 'ok' | MetricsErrorCode;
+  seconds: number;
+}) => void;
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RETRIES = 2;
@@ -149,6 +158,28 @@ export class PrometheusClient implements PrometheusApi {
   }
 
   private async call(
+    path: string,
+    params: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<z.infer<typeof resultData>> {
+    const started = performance.now();
+    const observe = (result: 'ok' | MetricsErrorCode) =>
+      this.connection.onQuery?.({
+        endpoint: path.slice(path.lastIndexOf('/') + 1),
+        result,
+        seconds: (performance.now() - started) / 1000,
+      });
+    try {
+      const data = await this.attempts(path, params, signal);
+      observe('ok');
+      return data;
+    } catch (err) {
+      observe(err instanceof MetricsBackendError ? err.code : 'Unreachable');
+      throw err;
+    }
+  }
+
+  private async attempts(
     path: string,
     params: Record<string, string>,
     signal: AbortSignal | undefined,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { assess, updateMemory } from '../analysis/judges/sequential.js';
 import {
   DECISION_ACTIONS,
   VERDICTS,
@@ -6,9 +7,10 @@ import {
   type CanaryReleaseStatus,
   type DecisionAction,
   type DecisionRecord,
+  type MetricEvidence,
   type VerdictKind,
 } from '../api/canary-release.js';
-import { ControllerMetrics } from './metrics.js';
+import { ControllerMetrics, type ReleaseSighting } from './metrics.js';
 
 const decision = (action: DecisionAction, time: string): DecisionRecord => ({
   time,
@@ -109,4 +111,252 @@ describe('ControllerMetrics', () => {
       'canaria_reconcile_duration_seconds_count{result="error"} 0',
     ]);
   });
+
+  it('exposes the release info with the service and the revision label values Istio reports', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    expect(await lines(metrics, 'canaria_release_info')).toEqual([
+      'canaria_release_info{namespace="shop",name="reviews",service="reviews",router="istio",' +
+        'stable_revision="v1",canary_revision="v2",revision_label="destination_version",reporter="source"} 1',
+    ]);
+  });
+
+  it('replaces the info series when a revision changes, instead of keeping one per revision', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    metrics.observe('shop', 'reviews', progressing(), progressing(), sighting('v2', 'v3'));
+    const info = await lines(metrics, 'canaria_release_info');
+    expect(info).toHaveLength(1);
+    expect(info[0]).toContain('stable_revision="v2",canary_revision="v3"');
+  });
+
+  it('keeps the last info while the spec does not parse, and names a release it never sighted', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing(), sighting('v1', 'v2'));
+    metrics.observe('shop', 'reviews', progressing(), { phase: 'Failed' });
+    metrics.observe('shop', 'broken', undefined, { phase: 'Failed' });
+    const info = await lines(metrics, 'canaria_release_info');
+    expect(info).toContain(
+      'canaria_release_info{namespace="shop",name="reviews",service="reviews",router="istio",' +
+        'stable_revision="v1",canary_revision="v2",revision_label="destination_version",reporter="source"} 1',
+    );
+    expect(info).toContain('canaria_release_info{namespace="shop",name="broken",router="istio"} 1');
+  });
+
+  it("exposes each metric of the latest analysis: both sides' values and counts, the bound, the verdict", async () => {
+    const metrics = new ControllerMetrics();
+    const status = progressing({ lastAnalysis: analysisOf('Fail', [errorRatio('Fail')]) });
+    metrics.observe('shop', 'reviews', undefined, status);
+    const text = await metrics.registry.metrics();
+    const of = (metric: string, labels: string, value: number) =>
+      `${metric}{namespace="shop",name="reviews",metric="error-ratio"${labels}} ${value}`;
+    for (const line of [
+      of('canaria_analysis_metric_value', ',role="canary"', 0.05),
+      of('canaria_analysis_metric_value', ',role="stable"', 0.005),
+      of('canaria_analysis_metric_bound', '', 0.0085),
+      of('canaria_analysis_metric_verdict', ',verdict="Fail"', 1),
+      of('canaria_analysis_metric_verdict', ',verdict="Pass"', 0),
+      of('canaria_analysis_metric_requests', ',role="canary"', 200),
+      of('canaria_analysis_metric_errors', ',role="canary"', 10),
+      of('canaria_analysis_metric_requests', ',role="stable"', 2000),
+      of('canaria_analysis_metric_errors', ',role="stable"', 10),
+    ])
+      expect(text).toContain(line);
+    // a value the judge did not have is no series, rather than a zero that looks measured
+    expect(await lines(metrics, 'canaria_analysis_metric_slow_requests')).toEqual([]);
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value')).toEqual([]);
+  });
+
+  it("exposes the sequential judge's e-value, threshold and rate-ratio interval when the evidence has them", async () => {
+    const metrics = new ControllerMetrics();
+    const judged = assess(
+      updateMemory(
+        undefined,
+        { canary: { total: 1000, bad: 12 }, stable: { total: 9000, bad: 0 }, seconds: 60 },
+        { tolerance: 0.25, alpha: 0.05, regression: { ratio: 4, floor: 0.005, power: 0.95 } },
+      ),
+      { tolerance: 0.25, alpha: 0.05, regression: { ratio: 4, floor: 0.005, power: 0.95 } },
+      1,
+    ).evidence;
+    // a stable without errors: the ratio and its upper bound are unknown, which is no series
+    const sequential = { ...judged, eValue: 42.5, ratio: 4, ratioLow: 1.5 };
+    const evidence = { ...errorRatio('Fail'), sequential };
+    const latency = { ...errorRatio('Pass'), metric: 'latency' };
+    metrics.observe(
+      'shop',
+      'reviews',
+      undefined,
+      progressing({ lastAnalysis: analysisOf('Fail', [evidence, latency]) }),
+    );
+    const of = (metric: string, value: number) =>
+      `${metric}{namespace="shop",name="reviews",metric="error-ratio"} ${value}`;
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value')).toEqual([
+      of('canaria_analysis_metric_e_value', 42.5),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_e_value_threshold')).toEqual([
+      of('canaria_analysis_metric_e_value_threshold', 20),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio')).toEqual([
+      of('canaria_analysis_metric_rate_ratio', 4),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio_low')).toEqual([
+      of('canaria_analysis_metric_rate_ratio_low', 1.5),
+    ]);
+    expect(await lines(metrics, 'canaria_analysis_metric_rate_ratio_high')).toEqual([]);
+  });
+
+  it('removes the series of a metric that left the analysis', async () => {
+    const metrics = new ControllerMetrics();
+    const both = progressing({
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass'), { ...errorRatio('Pass'), metric: 'latency' }]),
+    });
+    metrics.observe('shop', 'reviews', undefined, both);
+    const one = progressing({ lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]) });
+    metrics.observe('shop', 'reviews', both, one);
+    expect(await metrics.registry.metrics()).not.toContain('metric="latency"');
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(VERDICTS.length);
+  });
+
+  it('keeps the evidence of an analysis that moved the weight, from the decision it led to', async () => {
+    const metrics = new ControllerMetrics();
+    // the rollback's new weight opened a new window, which cleared lastAnalysis in the same reconcile
+    const rolledBack = progressing({
+      decisions: [
+        decision('Start', 't0'),
+        { ...decision('Rollback', 't1'), verdict: 'Fail', metrics: [errorRatio('Fail')] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', undefined, rolledBack);
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toContain(
+      'canaria_analysis_metric_verdict{namespace="shop",name="reviews",metric="error-ratio",verdict="Fail"} 1',
+    );
+    expect(await lines(metrics, 'canaria_analysis_metric_bound')).toEqual([
+      'canaria_analysis_metric_bound{namespace="shop",name="reviews",metric="error-ratio"} 0.0085',
+    ]);
+    // a new rollout has no analysis yet: the old one's numbers are not current any more
+    const restarted = {
+      ...rolledBack,
+      decisions: [...(rolledBack.decisions ?? []), decision('Start', 't2')],
+    };
+    metrics.observe('shop', 'reviews', rolledBack, restarted);
+    expect(await metrics.registry.metrics()).not.toContain('canaria_analysis_metric_verdict{');
+  });
+
+  it('counts an analysis that moved the weight once, though only its decision carries it', async () => {
+    const metrics = new ControllerMetrics();
+    const held = progressing({
+      decisions: [decision('Start', 't0')],
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]),
+    });
+    metrics.observe('shop', 'reviews', undefined, held);
+    // the next reconcile advances on the same analysis: its evidence is counted already
+    const advanced = progressing({
+      decisions: [
+        ...(held.decisions ?? []),
+        { ...decision('Advance', 't1'), verdict: 'Pass', metrics: [errorRatio('Pass')] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', held, advanced);
+    // a fresh analysis fails and rolls back in the same reconcile, clearing its record
+    const failed = { ...errorRatio('Fail'), canary: { value: 0.06, total: 300, errors: 18 } };
+    const rolledBack = progressing({
+      decisions: [
+        ...(advanced.decisions ?? []),
+        { ...decision('Rollback', 't2'), verdict: 'Fail', metrics: [failed] },
+      ],
+    });
+    metrics.observe('shop', 'reviews', advanced, rolledBack);
+    const analyses = await lines(metrics, 'canaria_analysis_total');
+    expect(analyses).toContain(analysisLine('shop', 'reviews', 'Pass', 1));
+    expect(analyses).toContain(analysisLine('shop', 'reviews', 'Fail', 1));
+  });
+
+  it('keeps the time of the latest decision of each action, in seconds, with its reason', async () => {
+    const metrics = new ControllerMetrics();
+    const decisions = [
+      decision('Start', '2026-11-21T10:00:00Z'),
+      decision('Advance', '2026-11-21T10:00:01Z'),
+      decision('Advance', '2026-11-21T10:02:00Z'),
+    ];
+    metrics.observe('shop', 'reviews', undefined, progressing({ decisions }));
+    const rolledBack = progressing({
+      decisions: [...decisions, decision('Rollback', '2026-11-21T10:05:00Z')],
+    });
+    metrics.observe('shop', 'reviews', progressing({ decisions }), rolledBack);
+    const at = (action: string, iso: string) =>
+      `canaria_release_decision_timestamp_seconds{namespace="shop",name="reviews",action="${action}",reason="${action}"} ${Date.parse(iso) / 1000}`;
+    expect(await lines(metrics, 'canaria_release_decision_timestamp_seconds')).toEqual([
+      at('Start', '2026-11-21T10:00:00Z'),
+      at('Advance', '2026-11-21T10:02:00Z'),
+      at('Rollback', '2026-11-21T10:05:00Z'),
+    ]);
+  });
+
+  it('forgets the info, decision-time and metric series of a deleted release', async () => {
+    const metrics = new ControllerMetrics();
+    const status = progressing({
+      decisions: [decision('Start', '2026-11-21T10:00:00Z')],
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]),
+    });
+    metrics.observe('shop', 'reviews', undefined, status, sighting('v1', 'v2'));
+    metrics.forget('shop', 'reviews');
+    expect(await metrics.registry.metrics()).not.toContain('name="reviews"');
+    // sighted again from scratch: nothing of the old info comes back
+    metrics.observe('shop', 'reviews', undefined, { phase: 'Failed' });
+    expect(await lines(metrics, 'canaria_release_info')).toEqual([
+      'canaria_release_info{namespace="shop",name="reviews",router="istio"} 1',
+    ]);
+  });
+
+  it('counts API server calls and metrics backend queries by result, every result starting at 0', async () => {
+    const metrics = new ControllerMetrics();
+    expect(await lines(metrics, 'canaria_kube_requests_total')).toContain(
+      'canaria_kube_requests_total{method="PATCH",result="Conflict"} 0',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_queries_total')).toContain(
+      'canaria_prometheus_queries_total{endpoint="query",result="Timeout"} 0',
+    );
+    metrics.kubeRequest({ method: 'PATCH', result: 'Conflict', seconds: 0.02 });
+    metrics.kubeRequest({ method: 'PATCH', result: 'ok', seconds: 0.03 });
+    metrics.prometheusQuery({ endpoint: 'query', result: 'Timeout', seconds: 10 });
+    expect(await lines(metrics, 'canaria_kube_requests_total')).toEqual(
+      expect.arrayContaining([
+        'canaria_kube_requests_total{method="PATCH",result="Conflict"} 1',
+        'canaria_kube_requests_total{method="PATCH",result="ok"} 1',
+      ]),
+    );
+    expect(await lines(metrics, 'canaria_kube_request_duration_seconds_count')).toContain(
+      'canaria_kube_request_duration_seconds_count{method="PATCH"} 2',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_queries_total')).toContain(
+      'canaria_prometheus_queries_total{endpoint="query",result="Timeout"} 1',
+    );
+    expect(await lines(metrics, 'canaria_prometheus_query_duration_seconds_sum')).toContain(
+      'canaria_prometheus_query_duration_seconds_sum{endpoint="query"} 10',
+    );
+  });
 });
+
+function sighting(stable: string, canary: string): ReleaseSighting {
+  return {
+    service: 'reviews',
+    reported: { stable, canary },
+    analysis: { revisionLabel: 'destination_version', reporter: 'source' },
+  };
+}
+
+function analysisOf(verdict: VerdictKind, metrics: MetricEvidence[]): AnalysisRecord {
+  return { ...analysis(verdict, '2026-11-21T10:01:00Z'), metrics };
+}
+
+function errorRatio(verdict: VerdictKind): MetricEvidence {
+  return {
+    metric: 'error-ratio',
+    type: 'errorRatio',
+    verdict,
+    rule: 'canary 0.0500 > stable 0.0050 x (1+0.5) + 0.001 = 0.0085',
+    canary: { value: 0.05, total: 200, errors: 10 },
+    stable: { value: 0.005, total: 2000, errors: 10 },
+    bound: 0.0085,
+  };
+}

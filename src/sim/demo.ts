@@ -32,22 +32,11 @@ export function reviewsObjects(canarySubset: string): KubeObject[] {
           { analysis: { duration: '2m' } },
         ],
       },
+      // the shipped templates, on canaria's defaults: sequential tests of errors and slow requests
       analysis: {
-        interval: '1m',
-        minSamples: 100,
-        failureLimit: 2,
-        metrics: [
-          {
-            name: 'error-ratio',
-            type: 'errorRatio',
-            judge: { type: 'relative', tolerance: 0.5, slack: 0.005 },
-          },
-          {
-            name: 'latency-p99',
-            type: 'latencyQuantile',
-            quantile: 0.99,
-            judge: { type: 'relative', tolerance: 0.5, slack: 50 },
-          },
+        templates: [
+          { name: 'error-ratio', kind: 'ClusterAnalysisTemplate' },
+          { name: 'slow-ratio', kind: 'ClusterAnalysisTemplate' },
         ],
       },
     },

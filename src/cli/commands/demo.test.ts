@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { loadCluster } from '../../sim/cluster.js';
+import { DEMO_CASES } from '../../sim/demo.js';
+import { simulate } from '../../sim/simulate.js';
 import { runDemo, type DemoOutput } from './demo.js';
 
 function output(isTTY: boolean) {
@@ -34,11 +37,25 @@ describe('canaria demo', () => {
   });
 
   it('exits 1 when the outcomes are not the expected ones', async () => {
-    // under seed 22 the healthy canary's few early requests happen to fail often: rolled back by noise
     const o = output(false);
-    expect(await runDemo({ seed: 22, color: false, fast: true }, o.out)).toBe(1);
+    const [healthy, faulty] = DEMO_CASES;
+    const wrongly = [{ ...healthy!, expected: 'RolledBack' as const }, faulty!];
+    expect(await runDemo({ seed: 42, color: false, fast: true }, o.out, wrongly)).toBe(1);
     expect(o.errors.join('')).toMatch(
-      /^demo outcomes were RolledBack, RolledBack; expected Succeeded, RolledBack/,
+      /^demo outcomes were Succeeded, RolledBack; expected RolledBack, RolledBack/,
     );
   });
+
+  it('promotes the healthy canary and rolls back the faulty one for every seed from 1 to 200', async () => {
+    const wrong: string[] = [];
+    for (const demo of DEMO_CASES) {
+      const loaded = loadCluster(demo.manifests);
+      if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+      for (let seed = 1; seed <= 200; seed++) {
+        const { outcome } = await simulate(loaded.value, demo.scenario, { seed });
+        if (outcome !== demo.expected) wrong.push(`${demo.title}, seed ${seed}: ${outcome ?? 'none'}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadCluster } from '../../sim/cluster.js';
-import { DEMO_CASES } from '../../sim/demo.js';
+import { DEMO_CASES, type DemoCase } from '../../sim/demo.js';
 import { paint, renderEntry, renderProgress, renderSummary } from '../../sim/render.js';
 import { simulate } from '../../sim/simulate.js';
 
@@ -25,13 +25,17 @@ const CLEAR_LINE = '\r\u001b[2K';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs both demo releases; returns the exit code: 1 unless one is promoted and one rolled back. */
-export async function runDemo(options: DemoOptions, out: DemoOutput): Promise<number> {
+export async function runDemo(
+  options: DemoOptions,
+  out: DemoOutput,
+  cases: readonly DemoCase[] = DEMO_CASES,
+): Promise<number> {
   const style = { color: options.color && out.isTTY };
   // a terminal gets a progress line that updates in place; pacing lets a person follow it
   const live = out.isTTY;
   const paced = live && !options.fast;
   const outcomes: string[] = [];
-  for (const demo of DEMO_CASES) {
+  for (const demo of cases) {
     const loaded = loadCluster(demo.manifests);
     if (!loaded.ok)
       throw new Error(`demo ${demo.title}: ${loaded.problems.map((p) => p.message).join('; ')}`);
@@ -60,7 +64,7 @@ export async function runDemo(options: DemoOptions, out: DemoOutput): Promise<nu
     out.write(`${live ? CLEAR_LINE : ''}${renderSummary(result, style)}\n`);
     outcomes.push(result.outcome ?? 'unknown');
   }
-  const expected = DEMO_CASES.map((d) => d.expected);
+  const expected = cases.map((d) => d.expected);
   if (outcomes.join() !== expected.join()) {
     out.error(`demo outcomes were ${outcomes.join(', ')}; expected ${expected.join(', ')}\n`);
     return 1;

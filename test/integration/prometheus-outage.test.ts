@@ -107,13 +107,21 @@ describe('Prometheus outage', () => {
       analysis: errorRatioAnalysis(),
     });
     const world = new World(spec, () => new Map([['error-ratio', m!]]));
-    for (let i = 0; i < 40; i++) {
-      world.step();
-      world.now = new Date(world.now.getTime() + 60_000);
-    }
+    const minutes = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        world.step();
+        world.now = new Date(world.now.getTime() + 60_000);
+      }
+    };
+    minutes(20);
     expect(world.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1, canaryWeight: 20 });
     expect(world.actual.canaryWeight).toBe(20);
     expect(world.status?.decisions?.at(-1)).toMatchObject({ action: 'Hold', reason: 'MetricsUnavailable' });
     expect(world.status?.message).toMatch(/the metrics backend could not answer.*Unreachable/);
+    // past the hold deadline (30m by default) it pauses and says so, still at 20 %, never rolled back
+    minutes(20);
+    expect(world.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, canaryWeight: 20 });
+    expect(world.status?.message).toMatch(/the metrics backend has not answered for 3\dm/);
+    expect(world.status?.decisions?.some((d) => d.action === 'Rollback')).toBe(false);
   });
 });

@@ -228,7 +228,9 @@ function evidencePerRequest(memory: SequentialMemory, settings: SequentialSettin
   return Math.max(relative, absolute);
 }
 
-const pct = (bad: number, total: number) => (total > 0 ? `${num((100 * bad) / total)}%` : 'no requests');
+/** `canary 0.3% of 1200`: the bad share of what a revision served this rollout. */
+const served = (who: string, t: Tally) =>
+  t.total > 0 ? `${who} ${num((100 * t.bad) / t.total)}% of ${t.total}` : `${who} no requests yet`;
 
 /** The verdict and its evidence, for a step that needs `required` (0..1) of the pass evidence. */
 export function assess(
@@ -285,7 +287,7 @@ export function assess(
     interval.low === null && interval.high === null
       ? 'no interval yet'
       : `${level} interval ${num(interval.low ?? 0)}-${interval.high === null ? 'inf' : num(interval.high)}`;
-  const seen = `canary ${pct(canary.bad, canary.total)} of ${canary.total}, stable ${pct(stable.bad, stable.total)} of ${stable.total}; ratio ${ratio === null ? 'n/a' : num(ratio)} (${ci})`;
+  const seen = `${served('canary', canary)}, ${served('stable', stable)}; ratio ${ratio === null ? 'n/a' : num(ratio)} (${ci})`;
   const failed = memory.failMaxLog >= failThreshold;
   if (failed) {
     return {

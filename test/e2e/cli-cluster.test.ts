@@ -93,7 +93,7 @@ describe('the cluster commands against a real API server', () => {
       io: { stdout: (line) => out.push(line), stderr: (line) => err.push(line) },
       connect: connectCluster,
       timers: realTimers,
-      stdoutIsTty: false,
+      colorByDefault: false,
       random: Math.random,
       onInterrupt: () => () => undefined,
     };

@@ -140,7 +140,7 @@ describe('canaria get', () => {
       allNamespaces: true,
     });
     expect(code).toBe(0);
-    expect(env.connections).toEqual([{ allNamespaces: true }]);
+    expect(env.connections).toEqual([{ allNamespaces: true, timeoutMs: 30_000 }]);
     await expect(`${out}\n`).toMatchFileSnapshot('./__golden__/get-all-namespaces.txt');
   });
 
@@ -185,10 +185,10 @@ describe('canaria get', () => {
   });
 
   it('refuses an output format it does not know, before connecting', async () => {
-    const { code, err, env } = await get(releasesInEveryPhase(), undefined, { output: 'wide' });
-    expect(code).toBe(1);
+    const { code, err, env } = await get(releasesInEveryPhase(), undefined, { output: 'table' });
+    expect(code).toBe(64);
     expect(err).toEqual([
-      '-o/--output "wide" is not supported; use -o json or -o yaml, or leave it out for text',
+      '-o/--output "table" is not supported here; use -o wide, -o name, -o json, -o yaml, or leave it out for text',
     ]);
     expect(env.connections).toEqual([]);
   });
@@ -197,7 +197,7 @@ describe('canaria get', () => {
     const kube = releasesInEveryPhase();
     const inShop = await get(kube, undefined, { color: false, namespace: 'shop' });
     expect(inShop.out.split('\n')[1]).toMatch(/^checkout {3}Promoting/);
-    expect(inShop.env.connections).toEqual([{ namespace: 'shop' }]);
+    expect(inShop.env.connections).toEqual([{ namespace: 'shop', timeoutMs: 30_000 }]);
 
     const env = testEnv(kube, { contextNamespace: 'shop' });
     expect(await runGet(undefined, { color: false }, env)).toBe(0);
@@ -213,7 +213,7 @@ describe('canaria get', () => {
 
   it('names namespace and release when it does not exist, in one line, and disconnects', async () => {
     const { code, out, err, env } = await get(releasesInEveryPhase(), 'nope', {});
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(out).toBe('');
     expect(err).toEqual([
       'canaryrelease default/nope not found; check the name and the namespace (-n), or list them with: kubectl canaria get -n default',
@@ -230,6 +230,6 @@ describe('canaria get', () => {
     expect((await get(kube, 'reviews', { watch: true, timeout: 'soon' })).err).toEqual([
       '--timeout "soon" is not a duration; write it as 10m, 90s or 1h30m',
     ]);
-    expect((await get(kube, 'reviews', { allNamespaces: true })).code).toBe(1);
+    expect((await get(kube, 'reviews', { allNamespaces: true })).code).toBe(64);
   });
 });

@@ -1,0 +1,57 @@
+/**
+ * Commands that need no cluster must not load @kubernetes/client-node, which costs most of the
+ * start-up: each runs here with a module hook that makes loading it fail, and must still succeed.
+ * A cluster command run the same way shows that the hook bites.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { seedFile } from '../../test/fixtures/seeds/load.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+const HOOKS = `export async function resolve(specifier, context, next) {
+  if (specifier === '@kubernetes/client-node' || specifier.startsWith('@kubernetes/client-node/'))
+    throw new Error('the Kubernetes client was loaded');
+  return next(specifier, context);
+}`;
+const REGISTER = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
+
+function run(args: string[]) {
+  return spawnSync(
+    process.execPath,
+    [
+      '--import',
+      `data:text/javascript,${encodeURIComponent(REGISTER)}`,
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      ...args,
+    ],
+    { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } },
+  );
+}
+
+describe('start-up of the commands that need no cluster', () => {
+  it.each([
+    [['--version']],
+    [['--help']],
+    [['get', '--help']],
+    [['demo', '--fast']],
+    [['lint', seedFile('s1-myweb-fixed.yaml')]],
+    [['route-test', '-f', seedFile('s3-reviews-header.yaml'), '--host', 'reviews']],
+  ])(
+    'canaria %s does not load the Kubernetes client',
+    (args) => {
+      const result = run(args);
+      expect(result.stderr).not.toContain('the Kubernetes client was loaded');
+      expect(result.status).toBe(0);
+    },
+    60_000,
+  );
+
+  it('a cluster command does load it (the hook works)', () => {
+    const result = run(['get', '--kubeconfig', '/nonexistent/kubeconfig']);
+    expect(result.stderr).toContain('the Kubernetes client was loaded');
+  }, 60_000);
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
+import { deployment, managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
 import { baseSpecInput, errorRatioAnalysis } from '../../../test/builders/release.js';
 import { controller, failing, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
 import { runStatus } from './status.js';
@@ -107,5 +107,64 @@ describe('canaria status NAME', () => {
     const missing = testEnv(kube);
     expect(await runStatus('ratings', { color: false }, missing)).toBe(3);
     expect(missing.err[0]).toMatch(/^canaryrelease default\/ratings not found/);
+  });
+});
+
+describe('canaria status NAME after a new canary Deployment (subsets mode)', () => {
+  it('does not exit 0 on the previous Succeeded: it waits for the revision deployed now', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    const c = controller(kube);
+    await c.runUntil((s) => s.phase === 'Succeeded');
+    const before = c.status().canaryRevision ?? '';
+    // CI deploys a new image of the canary Deployment, then asks for the outcome at once
+    const rolled = kube.apply('Deployment', deployment('reviews-v2', 'v2', 'reviews:3'));
+    // and its pods become ready, as the kubelets would report
+    kube.apply('Deployment', {
+      ...rolled,
+      status: { ...rolled.status, observedGeneration: rolled.metadata.generation },
+    });
+    const env = testEnv(kube);
+    const done = runStatus('reviews', { color: false }, env);
+    await settle();
+    let ended = false;
+    void done.then(() => (ended = true));
+    await settle();
+    expect(ended).toBe(false);
+    expect(env.out[0]).toMatch(
+      new RegExp(
+        `^canaryrelease default/reviews: waiting for the controller to take up canary revision (\\w+); the release still reports ${before} \\(Succeeded\\)$`,
+      ),
+    );
+    const expected = /revision (\w+);/.exec(env.out[0] ?? '')?.[1];
+    expect(expected).not.toBe(before);
+    // the controller sees the new Deployment and rolls it out
+    await c.runUntil((s) => s.phase === 'Succeeded' && s.canaryRevision !== before);
+    expect(await done).toBe(0);
+    expect(c.status().canaryRevision).toBe(expected);
+    expect(env.out.at(-1)).toMatch(/^canaryrelease default\/reviews: Succeeded at step 4\/4/);
+    expect(env.connections[0]?.kinds).toEqual(['CanaryRelease', 'DestinationRule', 'Deployment']);
+  });
+
+  it('waits for the --revision given, and says on timeout that the controller has not taken it up', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    await controller(kube).runUntil((s) => s.phase === 'Succeeded');
+    const env = testEnv(kube);
+    const done = runStatus('reviews', { color: false, revision: 'abc123', timeout: '5m' }, env);
+    await settle();
+    env.timers.advance(5 * 60_000);
+    expect(await done).toBe(2);
+    expect(env.err).toEqual([
+      `timed out after 5m: canaryrelease default/reviews still reports canary revision ${controller(kube).status().canaryRevision ?? ''} (Succeeded); the controller has not taken up revision abc123 yet (is it running?)`,
+    ]);
+    // with --revision nothing but releases is read
+    expect(env.connections[0]?.kinds).toBeUndefined();
+  });
+
+  it('exits 0 at once when the release already reports the revision deployed now', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    await controller(kube).runUntil((s) => s.phase === 'Succeeded');
+    const env = testEnv(kube);
+    expect(await runStatus('reviews', { color: false }, env)).toBe(0);
+    expect(env.out).toHaveLength(1);
   });
 });

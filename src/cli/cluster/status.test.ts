@@ -121,7 +121,7 @@ describe('canaria status NAME after a new canary Deployment (subsets mode)', () 
     // and its pods become ready, as the kubelets would report
     kube.apply('Deployment', {
       ...rolled,
-      status: { ...rolled.status, observedGeneration: rolled.metadata.generation },
+      status: { ...(rolled.status as object), observedGeneration: rolled.metadata.generation },
     });
     const env = testEnv(kube);
     const done = runStatus('reviews', { color: false }, env);

@@ -4,6 +4,7 @@
  * A cluster command run the same way shows that the hook bites.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { seedFile } from '../../test/fixtures/seeds/load.js';
@@ -49,6 +50,13 @@ describe('start-up of the commands that need no cluster', () => {
     },
     60_000,
   );
+
+  it('--version prints the version of the package, as canaria and as the kubectl plugin', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(run(['--version']).stdout).toBe(`${version}\n`);
+  }, 60_000);
 
   it('a cluster command does load it (the hook works)', () => {
     const result = run(['get', '--kubeconfig', '/nonexistent/kubeconfig']);

@@ -4,7 +4,9 @@ import type { CanaryReleaseSpecInput, CanaryReleaseStatus, Condition } from '../
 import { MemoryKube } from '../../kube/memory.js';
 import { baseSpecInput } from '../../../test/builders/release.js';
 import { NOW, placeRelease, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { colorWanted } from '../color.js';
 import { runGet, type GetFlags } from './get.js';
+import { matchesSelector, parseSelector } from './selector.js';
 
 const ESC = String.fromCharCode(27);
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
@@ -231,5 +233,59 @@ describe('canaria get', () => {
       '--timeout "soon" is not a duration; write it as 10m, 90s or 1h30m',
     ]);
     expect((await get(kube, 'reviews', { allNamespaces: true })).code).toBe(64);
+  });
+});
+
+describe('canaria get: kubectl habits', () => {
+  it('-o wide adds mode, VirtualService, subsets and the last decision (golden); -o name prints kind/name', async () => {
+    const wide = await get(releasesInEveryPhase(), undefined, { color: false, output: 'wide' });
+    expect(wide.code).toBe(0);
+    expect(wide.out.split('\n')[0]).toMatch(
+      /^NAME +PHASE +STEP +WEIGHT +ACTUAL +CANARY +STABLE +AGE +MODE +VIRTUALSERVICE +SUBSETS +LAST DECISION +MESSAGE$/,
+    );
+    await expect(`${wide.out}\n`).toMatchFileSnapshot('./__golden__/get-wide.txt');
+    const names = await get(releasesInEveryPhase(), undefined, { output: 'name' });
+    expect(names.out.split('\n')).toContain('canaryrelease.canaria.dev/reviews');
+    expect(names.out).not.toContain('NAME');
+  });
+
+  it('-l selects by labels with kubectl syntax, and names a bad selector', async () => {
+    const kube = new MemoryKube();
+    for (const [name, labels] of [
+      ['reviews', { team: 'shop', tier: 'web' }],
+      ['ratings', { team: 'shop', tier: 'cache' }],
+      ['payments', { team: 'pay' }],
+    ] as const) {
+      const object = placeRelease(kube, { name, spec: baseSpecInput() });
+      kube.apply('CanaryRelease', { ...object, metadata: { ...object.metadata, labels: { ...labels } } });
+    }
+    const names = async (selector: string) =>
+      (await get(kube, undefined, { output: 'name', selector })).out.split('\n').filter(Boolean);
+    expect(await names('team=shop')).toEqual([
+      'canaryrelease.canaria.dev/ratings',
+      'canaryrelease.canaria.dev/reviews',
+    ]);
+    expect(await names('team=shop,tier!=cache')).toEqual(['canaryrelease.canaria.dev/reviews']);
+    expect(await names('team in (pay, ops)')).toEqual(['canaryrelease.canaria.dev/payments']);
+    expect(await names('!tier')).toEqual(['canaryrelease.canaria.dev/payments']);
+    const bad = await get(kube, undefined, { selector: 'team=shop,' });
+    expect(bad.code).toBe(64);
+    expect(bad.err).toEqual(['-l "team=shop,": an empty requirement; write e.g. -l app=web,tier!=cache']);
+    expect(matchesSelector(parseSelector('tier notin (cache)'), { team: 'x' })).toBe(true);
+  });
+
+  it('colours follow NO_COLOR and FORCE_COLOR as Node and no-color.org say; --no-color beats both', async () => {
+    expect(colorWanted({ isTTY: true }, {})).toBe(true);
+    expect(colorWanted({ isTTY: false }, {})).toBe(false);
+    expect(colorWanted({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(colorWanted({ isTTY: true }, { NO_COLOR: '' })).toBe(true);
+    expect(colorWanted({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
+    expect(colorWanted({ isTTY: false }, { FORCE_COLOR: '1' })).toBe(true);
+    expect(colorWanted({ isTTY: false }, { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(true);
+    expect(colorWanted({ isTTY: true }, { FORCE_COLOR: '0' })).toBe(false);
+    const colored = await get(releasesInEveryPhase(), undefined, {}, true);
+    expect(colored.out).toContain('\u001b[');
+    const plain = await get(releasesInEveryPhase(), undefined, { color: false }, true);
+    expect(plain.out).not.toContain('\u001b[');
   });
 });

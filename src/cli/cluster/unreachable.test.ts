@@ -18,6 +18,7 @@ import { testEnv } from '../../../test/fixtures/cli/cluster-env.js';
 import { MemoryKube } from '../../kube/memory.js';
 import { EXIT } from '../exit-codes.js';
 import { runAbort } from './abort.js';
+import { runDescribe } from './describe.js';
 import { connectCluster } from './connect.js';
 import { runGet } from './get.js';
 import { runPause } from './pause.js';
@@ -109,6 +110,7 @@ const COMMANDS: [string, Command][] = [
   ['get', (_, flags, env) => runGet(undefined, flags, env)],
   ['get NAME --watch', (name, flags, env) => runGet(name, { ...flags, watch: true }, env)],
   ['status', runStatus],
+  ['describe', runDescribe],
   ['promote', runPromote],
   ['abort', runAbort],
   ['pause', runPause],

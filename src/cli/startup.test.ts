@@ -41,6 +41,7 @@ describe('start-up of the commands that need no cluster', () => {
     [['demo', '--fast']],
     [['lint', seedFile('s1-myweb-fixed.yaml')]],
     [['route-test', '-f', seedFile('s3-reviews-header.yaml'), '--host', 'reviews']],
+    [['completion', 'bash']],
   ])(
     'canaria %s does not load the Kubernetes client',
     (args) => {
@@ -61,5 +62,30 @@ describe('start-up of the commands that need no cluster', () => {
   it('a cluster command does load it (the hook works)', () => {
     const result = run(['get', '--kubeconfig', '/nonexistent/kubeconfig']);
     expect(result.stderr).toContain('the Kubernetes client was loaded');
+  }, 60_000);
+});
+
+describe('shell completion', () => {
+  it('completes every command and its flags, from the program itself; bash accepts the script', () => {
+    const script = run(['completion', 'bash']);
+    expect(script.status).toBe(0);
+    for (const command of ['get', 'status', 'describe', 'lint', 'promote', 'demo'])
+      expect(script.stdout).toContain(command);
+    expect(script.stdout).toMatch(/get\) flags="[^"]*--selector[^"]*--output/);
+    const words = spawnSync(
+      'bash',
+      [
+        '-c',
+        `${script.stdout}\nCOMP_WORDS=(canaria get --sel); COMP_CWORD=2; _canaria; echo "\${COMPREPLY[*]}"`,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(words.stdout.trim()).toBe('--selector');
+    expect(run(['completion', 'fish']).stdout).toContain(
+      "complete -c canaria -n '__fish_seen_subcommand_from status' -l revision",
+    );
+    expect(run(['completion', 'tcsh']).status).toBe(64);
   }, 60_000);
 });

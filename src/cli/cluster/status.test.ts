@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deployment, managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
 import { baseSpecInput, errorRatioAnalysis } from '../../../test/builders/release.js';
-import { controller, failing, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { controller, failing, healthy, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
 import { runStatus } from './status.js';
 
 const analysedSpec = () => ({
@@ -111,12 +111,14 @@ describe('canaria status NAME', () => {
 });
 
 describe('canaria status NAME after a new canary Deployment (subsets mode)', () => {
-  it('does not exit 0 on the previous Succeeded: it waits for the revision deployed now', async () => {
+  it('does not exit on the previous outcome: it waits for the revision deployed now', async () => {
     const kube = reviewsCluster(analysedSpec());
-    const c = controller(kube);
-    await c.runUntil((s) => s.phase === 'Succeeded');
+    let answer = failing;
+    const c = controller(kube, () => answer());
+    await c.runUntil((s) => s.phase === 'RolledBack');
+    answer = healthy;
     const before = c.status().canaryRevision ?? '';
-    // CI deploys a new image of the canary Deployment, then asks for the outcome at once
+    // CI deploys a fixed image of the canary Deployment, then asks for the outcome at once
     const rolled = kube.apply('Deployment', deployment('reviews-v2', 'v2', 'reviews:3'));
     // and its pods become ready, as the kubelets would report
     kube.apply('Deployment', {
@@ -132,7 +134,7 @@ describe('canaria status NAME after a new canary Deployment (subsets mode)', () 
     expect(ended).toBe(false);
     expect(env.out[0]).toMatch(
       new RegExp(
-        `^canaryrelease default/reviews: waiting for the controller to take up canary revision (\\w+); the release still reports ${before} \\(Succeeded\\)$`,
+        `^canaryrelease default/reviews: waiting for the controller to take up canary revision (\\w+); the release still reports ${before} \\(RolledBack\\)$`,
       ),
     );
     const expected = /revision (\w+);/.exec(env.out[0] ?? '')?.[1];

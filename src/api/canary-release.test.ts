@@ -268,7 +268,19 @@ const INVALID: [string, Json, string, RegExp][] = [
     'a header regex that does not compile',
     matchStep({ headers: [{ name: 'x', regex: '(' }] }),
     'spec.strategy.steps[1].match.headers[0].regex',
-    /not a valid regular expression/,
+    /is not a valid RE2 regular expression, which Istio requires: error parsing regexp: missing closing \)/,
+  ],
+  [
+    'a header regex with a lookahead, which JavaScript takes and RE2 refuses',
+    matchStep({ headers: [{ name: 'user-agent', regex: '(?=.*Mobile).*Chrome.*' }] }),
+    'spec.strategy.steps[1].match.headers[0].regex',
+    /is not a valid RE2 regular expression, which Istio requires: lookaround such as/,
+  ],
+  [
+    'a cookie regex with a backreference',
+    matchStep({ cookie: { name: 'group', regex: '(a)\\1' } }),
+    'spec.strategy.steps[1].match.cookie.regex',
+    /backreferences such as \\1 are not supported by RE2/,
   ],
   [
     'a cookie without a name',
@@ -320,6 +332,19 @@ const INVALID: [string, Json, string, RegExp][] = [
 describe('CanaryRelease spec validation', () => {
   it('accepts the seed S1 release', () => {
     expect(parseCanaryReleaseSpec(baseSpecInput())).toMatchObject({ ok: true });
+  });
+
+  it('accepts RE2 regexes that JavaScript rejects: inline flags and POSIX classes', () => {
+    // eslint-disable-next-line no-invalid-regexp -- the point: JavaScript's RegExp refuses it
+    expect(() => new RegExp('(?i).*chrome.*')).toThrow();
+    const spec = matchStep({
+      headers: [
+        { name: 'user-agent', regex: '(?i).*chrome.*' },
+        { name: 'x-team', regex: '[[:alpha:]]+' },
+      ],
+      cookie: { name: 'group', regex: '(?i)beta' },
+    });
+    expect(parseCanaryReleaseSpec(spec)).toMatchObject({ ok: true });
   });
 
   it(`has at least 25 distinct kinds of invalid spec (${INVALID.length} here)`, () => {

@@ -1,29 +1,22 @@
 #!/usr/bin/env node
-import { basename } from 'node:path';
-import { Command } from 'commander';
-import { commands } from './commands/index.js';
+import { CommanderError } from 'commander';
+import { EXIT } from './exit-codes.js';
+import { buildProgram } from './program.js';
 
-/** `canaria`, also installed as the kubectl plugin `kubectl-canaria` (run as `kubectl canaria`). */
-export function buildProgram(): Command {
-  const asPlugin = basename(process.argv[1] ?? '').startsWith('kubectl-');
-  const program = new Command(asPlugin ? 'kubectl canaria' : 'canaria')
-    .description('Metrics-driven canary releases on Istio')
-    .showHelpAfterError()
-    .exitOverride();
-  for (const register of commands) register(program);
-  return program;
-}
+/** commander's codes for help and version, which are not errors. */
+const NOT_ERRORS = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
 async function main(): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
-    // commander already printed its own usage errors; exit with its code
-    const code = (err as { exitCode?: number }).exitCode;
-    if (typeof code === 'number') process.exit(code);
+    // commander already printed its own message and usage: a bad flag or argument is a usage error
+    if (err instanceof CommanderError) {
+      process.exit(NOT_ERRORS.has(err.code) || err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    }
     console.error(err instanceof Error ? err.message : String(err));
-    process.exit(1);
+    process.exit(EXIT.unknown);
   }
 }
 

@@ -101,7 +101,14 @@ export async function runController(config: ControllerConfig): Promise<number> {
   process.once('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.once('SIGINT', () => void shutdown(0, 'SIGINT'));
 
-  await kube.start();
+  try {
+    await kube.start();
+  } catch (err) {
+    // nothing to reconcile without caches (a missing CRD, RBAC): let go of the port and the watches
+    await kube.stop();
+    await server.close();
+    throw err;
+  }
   logger.info('caches synced');
   if (config.leaderElection.enabled) {
     elector = new LeaderElector({

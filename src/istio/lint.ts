@@ -1,5 +1,11 @@
-import { formatPath, parseCanaryRelease } from '../api/validation.js';
-import { gatewayMatches, MESH, sameHost } from './hosts.js';
+import type { CanaryRelease } from '../api/canary-release.js';
+import {
+  formatPath,
+  parseAnalysisTemplate,
+  parseCanaryRelease,
+  parseClusterAnalysisTemplate,
+} from '../api/validation.js';
+import { gatewayMatches, MESH, qualifyHost, sameHost } from './hosts.js';
 import { compileIstioRegex } from './string-match.js';
 import {
   namespaceOf,
@@ -24,10 +30,16 @@ export interface LintInput {
   doc: unknown;
   /** The line of a YAML path in the file, when the caller parsed the text itself. */
   line?: (path: PathSegments) => number | undefined;
+  /**
+   * Shipped with canaria (the default ClusterAnalysisTemplates the chart installs): references to it
+   * resolve, but it is not itself reported on.
+   */
+  bundled?: boolean;
 }
 
 export interface LintFinding {
-  severity: 'error' | 'warning';
+  /** `info`: what lint could not check from the files it was given. */
+  severity: 'error' | 'warning' | 'info';
   file: string;
   line?: number;
   /** `VirtualService test1/demo4-vs` */
@@ -35,7 +47,8 @@ export interface LintFinding {
   /** `spec.http[0].route[0].destination.weight` */
   path: string;
   message: string;
-  fix: string;
+  /** What to change; absent where the message says all there is. */
+  fix?: string;
 }
 
 export interface LintOptions {
@@ -49,18 +62,19 @@ interface Loaded<T> {
   label: string;
 }
 
-type Report = (severity: LintFinding['severity'], path: PathSegments, message: string, fix: string) => void;
+type Report = (severity: LintFinding['severity'], path: PathSegments, message: string, fix?: string) => void;
 
 function reporter(findings: LintFinding[], input: LintInput, label: string): Report {
   return (severity, path, message, fix) => {
+    if (input.bundled) return;
     const finding: LintFinding = {
       severity,
       file: input.file,
       resource: label,
       path: formatPath(path),
       message,
-      fix,
     };
+    if (fix !== undefined) finding.fix = fix;
     const line = input.line?.(path);
     if (line !== undefined) finding.line = line;
     findings.push(finding);
@@ -74,6 +88,29 @@ function kindOf(doc: unknown): string | undefined {
 
 const labelOf = (kind: string, r: { metadata: { name: string; namespace?: string | undefined } }) =>
   `${kind} ${namespaceOf(r)}/${r.metadata.name}`;
+
+/** `CanaryRelease shop/reviews` from the document as written, valid or not. */
+function rawLabel(kind: string, doc: unknown): string {
+  const metadata = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  const name = typeof metadata?.name === 'string' && metadata.name ? metadata.name : '(unnamed)';
+  const namespace =
+    typeof metadata?.namespace === 'string' && metadata.namespace ? metadata.namespace : 'default';
+  return `${kind} ${namespace}/${name}`;
+}
+
+/** `v1 75%, v2 25%`: what Istio does with weights that do not add up to 100 (it scales them). */
+function normalizedSplit(
+  destinations: readonly { destination: { host: string; subset?: string | undefined } }[],
+  weights: readonly number[],
+): string {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return destinations
+    .map(
+      (d, i) =>
+        `${d.destination.subset ?? d.destination.host} ${Number((((weights[i] ?? 0) * 100) / sum).toFixed(2))}%`,
+    )
+    .join(', ');
+}
 
 /** A route that takes every request that reaches it: no match, or only `uri: {prefix: /}`. */
 function isCatchAll(route: HttpRoute): boolean {
@@ -107,7 +144,12 @@ function lintRouteOrder(vs: VirtualService, report: Report): void {
   });
 }
 
-function lintWeights(vs: VirtualService, options: LintOptions, report: Report): void {
+function lintWeights(
+  vs: VirtualService,
+  options: LintOptions,
+  report: Report,
+  intendedTotals: ReadonlySet<number> = new Set(),
+): void {
   const misplaced = new Set(misplacedWeights(vs).flatMap((p) => (p.path[1] === 'http' ? [p.path[2]] : [])));
   (vs.spec.http ?? []).forEach((route, i) => {
     const destinations = route.route ?? [];
@@ -126,6 +168,14 @@ function lintWeights(vs: VirtualService, options: LintOptions, report: Report): 
         ['spec', 'http', i, 'route'],
         `the weights add up to ${sum}; Istio ${options.istioVersion ?? ''} rejects a route whose weights do not add up to 100`,
         'make the weights add up to 100 (Istio 1.15 and later accept any total)',
+      );
+    } else if (sum !== 100 && !intendedTotals.has(sum)) {
+      // a release with weightTotal 1000 or 10000 writes such totals on purpose; anything else is a slip
+      report(
+        'warning',
+        ['spec', 'http', i, 'route'],
+        `the weights add up to ${sum}, not 100; Istio scales them, so the split is ${normalizedSplit(destinations, effectiveWeights(destinations))}`,
+        'make the weights add up to 100',
       );
     }
   });
@@ -186,19 +236,48 @@ function checkRegex(regex: string, path: PathSegments, report: Report): void {
   }
 }
 
+/**
+ * Every subset a route sends to must be defined in a DestinationRule whose host is the
+ * destination's host, short names resolved in each resource's namespace as Istio does: a subset
+ * defined only under another host answers 503 in the mesh.
+ */
 function lintSubsets(vs: VirtualService, rules: readonly DestinationRule[], report: Report): void {
   const ns = namespaceOf(vs);
+  const unchecked = new Set<string>();
   (vs.spec.http ?? []).forEach((route, i) => {
     (route.route ?? []).forEach(({ destination }, j) => {
       if (destination.subset === undefined) return;
-      const rule = rules.find((dr) => sameHost(dr.spec.host, namespaceOf(dr), destination.host, ns));
-      if (!rule || rule.spec.subsets?.some((s) => s.name === destination.subset)) return;
-      report(
-        'error',
-        ['spec', 'http', i, 'route', j, 'destination', 'subset'],
-        `subset ${destination.subset} is not defined in DestinationRule ${rule.metadata.name}; Istio answers 503 for this share`,
-        `add subset ${destination.subset} to DestinationRule ${rule.metadata.name} or use one of: ${(rule.spec.subsets ?? []).map((s) => s.name).join(', ')}`,
-      );
+      const path = ['spec', 'http', i, 'route', j, 'destination', 'subset'];
+      const host = qualifyHost(destination.host, ns);
+      const forHost = rules.filter((dr) => sameHost(dr.spec.host, namespaceOf(dr), destination.host, ns));
+      if (forHost.some((dr) => dr.spec.subsets?.some((s) => s.name === destination.subset))) return;
+      const elsewhere = rules.filter((dr) => dr.spec.subsets?.some((s) => s.name === destination.subset));
+      if (forHost.length) {
+        const rule = forHost[0];
+        report(
+          'error',
+          path,
+          `subset ${destination.subset} is not defined in DestinationRule ${rule?.metadata.name ?? ''} (host ${rule?.spec.host ?? ''}); Istio answers 503 for this share`,
+          `add subset ${destination.subset} to DestinationRule ${rule?.metadata.name ?? ''} or use one of: ${forHost.flatMap((dr) => (dr.spec.subsets ?? []).map((s) => s.name)).join(', ') || '(none)'}`,
+        );
+      } else if (elsewhere.length) {
+        const names = elsewhere.map(
+          (dr) => `${dr.metadata.name} (host ${qualifyHost(dr.spec.host, namespaceOf(dr))})`,
+        );
+        report(
+          'error',
+          path,
+          `subset ${destination.subset} is defined only for other hosts, in DestinationRule ${names.join(', ')}; this route sends to ${host}, for which no DestinationRule defines it, so Istio answers 503 for this share`,
+          `send to the host the subset belongs to (destination.host), or define subset ${destination.subset} in a DestinationRule with host: ${destination.host}`,
+        );
+      } else if (!unchecked.has(host)) {
+        unchecked.add(host);
+        report(
+          'info',
+          path,
+          `not checked: no DestinationRule for host ${host} in the files, so lint cannot tell whether subset ${destination.subset} exists; give the file with that DestinationRule too`,
+        );
+      }
     });
   });
 }
@@ -265,22 +344,112 @@ function lintDestinationRule(dr: DestinationRule, report: Report, managedSubsets
   }
 }
 
+/** A template in the files, by kind, namespace (none for a cluster template) and name. */
+interface TemplateEntry {
+  kind: 'AnalysisTemplate' | 'ClusterAnalysisTemplate';
+  namespace?: string;
+  name: string;
+}
+
+const TEMPLATE_KINDS = ['AnalysisTemplate', 'ClusterAnalysisTemplate'] as const;
+
+/**
+ * What a release names that lint can look for in the files: its VirtualService, DestinationRule
+ * and templates. One the files should have held (others of its kind are there) is a warning; one
+ * that may live only in the cluster is a note saying lint could not check it.
+ */
+function lintReleaseReferences(
+  release: CanaryRelease,
+  found: { vs: boolean; dr: boolean },
+  all: {
+    virtualServices: readonly VirtualService[];
+    destinationRules: readonly DestinationRule[];
+    templates: readonly TemplateEntry[];
+    anyTemplateInFiles: boolean;
+  },
+  report: Report,
+): void {
+  const namespace = namespaceOf(release);
+  const istio = release.spec.trafficRouting.istio;
+  const refs = [
+    {
+      kind: 'VirtualService',
+      name: istio.virtualService.name,
+      present: found.vs,
+      others: all.virtualServices.filter((v) => namespaceOf(v) === namespace).map((v) => v.metadata.name),
+      path: ['spec', 'trafficRouting', 'istio', 'virtualService', 'name'],
+    },
+    {
+      kind: 'DestinationRule',
+      name: istio.destinationRule.name,
+      present: found.dr,
+      others: all.destinationRules.filter((d) => namespaceOf(d) === namespace).map((d) => d.metadata.name),
+      path: ['spec', 'trafficRouting', 'istio', 'destinationRule', 'name'],
+    },
+  ];
+  for (const ref of refs) {
+    if (ref.present) continue;
+    if (ref.others.length) {
+      report(
+        'warning',
+        ref.path,
+        `${ref.kind} ${ref.name} is not in the files, which hold ${ref.kind} ${ref.others.join(', ')} in namespace ${namespace}; the release fails (ConfigValid False) unless it exists in the cluster`,
+        `name one of ${ref.others.join(', ')}, or give the file that holds ${ref.kind} ${ref.name}`,
+      );
+    } else {
+      report(
+        'info',
+        ref.path,
+        `not checked: ${ref.kind} ${namespace}/${ref.name} is not in the files, so lint cannot check the routes and subsets the release uses; give its file too`,
+      );
+    }
+  }
+  (release.spec.analysis?.templates ?? []).forEach((ref, i) => {
+    const wanted = (t: TemplateEntry) =>
+      t.kind === ref.kind &&
+      t.name === ref.name &&
+      (t.kind === 'ClusterAnalysisTemplate' || t.namespace === namespace);
+    if (all.templates.some(wanted)) return;
+    const path = ['spec', 'analysis', 'templates', i, 'name'];
+    const sameKind = all.templates
+      .filter(
+        (t) => t.kind === ref.kind && (t.kind === 'ClusterAnalysisTemplate' || t.namespace === namespace),
+      )
+      .map((t) => t.name);
+    const where = ref.kind === 'AnalysisTemplate' ? ` in namespace ${namespace}` : '';
+    if (all.anyTemplateInFiles) {
+      report(
+        'warning',
+        path,
+        `${ref.kind} ${ref.name}${where} is neither in the files nor among canaria's default templates; known here: ${sameKind.join(', ') || '(none)'}`,
+        `name one of them, or give the file that holds ${ref.kind} ${ref.name}`,
+      );
+    } else {
+      report(
+        'info',
+        path,
+        `not checked: ${ref.kind} ${ref.kind === 'AnalysisTemplate' ? `${namespace}/` : ''}${ref.name} is neither in the files nor among canaria's default templates; give its file too`,
+      );
+    }
+  });
+}
+
 /** Findings for the classic mistakes in Istio routing manifests, and for CanaryReleases among them. */
 export function lintDocuments(inputs: readonly LintInput[], options: LintOptions = {}): LintFinding[] {
   const findings: LintFinding[] = [];
   const virtualServices: Loaded<VirtualService>[] = [];
   const destinationRules: Loaded<DestinationRule>[] = [];
+  const templates: TemplateEntry[] = [];
+  let anyTemplateInFiles = false;
   const releases: LintInput[] = [];
   for (const input of inputs) {
     const kind = kindOf(input.doc);
     if (kind === 'VirtualService' || kind === 'DestinationRule') {
       const parsed =
         kind === 'VirtualService' ? parseVirtualService(input.doc) : parseDestinationRule(input.doc);
-      const name: unknown = (input.doc as { metadata?: { name?: unknown } }).metadata?.name;
       if (!parsed.ok) {
-        const report = reporter(findings, input, `${kind} ${typeof name === 'string' ? name : '(unnamed)'}`);
-        for (const issue of parsed.issues)
-          report('error', pathOf(issue.path), issue.message, 'fix the field as the message says');
+        const report = reporter(findings, input, rawLabel(kind, input.doc));
+        for (const issue of parsed.issues) report('error', pathOf(issue.path), issue.message);
         continue;
       }
       if (kind === 'VirtualService') {
@@ -292,6 +461,24 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
       }
     } else if (kind === 'CanaryRelease') {
       releases.push(input);
+    } else if (kind !== undefined && (TEMPLATE_KINDS as readonly string[]).includes(kind)) {
+      const cluster = kind === 'ClusterAnalysisTemplate';
+      const parsed = cluster ? parseClusterAnalysisTemplate(input.doc) : parseAnalysisTemplate(input.doc);
+      if (!input.bundled) anyTemplateInFiles = true;
+      if (!parsed.ok) {
+        const label = cluster
+          ? `${kind} ${rawLabel(kind, input.doc).split('/')[1] ?? ''}`
+          : rawLabel(kind, input.doc);
+        const report = reporter(findings, input, label);
+        for (const issue of parsed.issues) report('error', pathOf(issue.path), issue.message);
+        continue;
+      }
+      const entry: TemplateEntry = {
+        kind: cluster ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate',
+        name: parsed.value.metadata.name,
+      };
+      if (!cluster) entry.namespace = namespaceOf(parsed.value);
+      templates.push(entry);
     }
   }
   const rules = destinationRules.map((d) => d.resource);
@@ -299,14 +486,15 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
   let istioVersion = options.istioVersion;
   /** By `namespace/name` of a DestinationRule. */
   const managedSubsets = new Map<string, Set<string>>();
+  /** Route weight totals a release writes on purpose, by `namespace/name` of its VirtualService. */
+  const intendedTotals = new Map<string, Set<number>>();
 
   for (const input of releases) {
     const parsed = parseCanaryRelease(input.doc);
-    const label = `CanaryRelease ${parsed.ok ? parsed.value.metadata.name : '(invalid)'}`;
+    const label = parsed.ok ? labelOf('CanaryRelease', parsed.value) : rawLabel('CanaryRelease', input.doc);
     const report = reporter(findings, input, label);
     if (!parsed.ok) {
-      for (const issue of parsed.issues)
-        report('error', pathOf(issue.path), issue.message, 'fix the field as the message says');
+      for (const issue of parsed.issues) report('error', pathOf(issue.path), issue.message);
       continue;
     }
     const release = parsed.value;
@@ -319,12 +507,20 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
     const dr = destinationRules.find(
       (d) => d.resource.metadata.name === istio.destinationRule.name && namespaceOf(d.resource) === namespace,
     );
+    const vsKey = `${namespace}/${istio.virtualService.name}`;
+    intendedTotals.set(vsKey, (intendedTotals.get(vsKey) ?? new Set()).add(istio.weightTotal));
     if (release.spec.targetRef) {
       managedSubsets.set(
         `${namespace}/${istio.destinationRule.name}`,
         new Set([istio.stableSubset, istio.canarySubset]),
       );
     }
+    lintReleaseReferences(
+      release,
+      { vs: vs !== undefined, dr: dr !== undefined },
+      { virtualServices: services, destinationRules: rules, templates, anyTemplateInFiles },
+      report,
+    );
     if (!vs || !dr) continue;
     const subsetLabelsManaged = release.spec.targetRef !== undefined;
     for (const p of routingTargetProblems(vs.resource, dr.resource, istio, { subsetLabelsManaged })) {
@@ -338,7 +534,12 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
   for (const { input, resource: vs, label } of virtualServices) {
     const report = reporter(findings, input, label);
     for (const p of misplacedWeights(vs)) report('error', p.path, p.message, p.fix);
-    lintWeights(vs, { ...(istioVersion === undefined ? {} : { istioVersion }) }, report);
+    lintWeights(
+      vs,
+      { ...(istioVersion === undefined ? {} : { istioVersion }) },
+      report,
+      intendedTotals.get(`${namespaceOf(vs)}/${vs.metadata.name}`),
+    );
     lintRouteOrder(vs, report);
     lintRegexes(vs, report);
     lintSubsets(vs, rules, report);
@@ -350,4 +551,52 @@ export function lintDocuments(inputs: readonly LintInput[], options: LintOptions
     lintDestinationRule(resource, reporter(findings, input, label), managed);
   }
   return findings;
+}
+
+/** A custom PromQL query in the files, for a check with Prometheus' grammar. */
+export interface CustomQuery {
+  input: LintInput;
+  label: string;
+  path: PathSegments;
+  query: string;
+  /** Defaults of the template's args; a release may pass others. */
+  args: Record<string, string>;
+}
+
+/** Every `type: promql` query of the templates and the releases' inline metrics. */
+export function customQueries(inputs: readonly LintInput[]): CustomQuery[] {
+  const out: CustomQuery[] = [];
+  for (const input of inputs) {
+    if (input.bundled) continue;
+    const kind = kindOf(input.doc);
+    let metrics: { type: string; query?: string | undefined }[] = [];
+    let prefix: PathSegments = [];
+    let args: Record<string, string> = {};
+    let label = '';
+    if (kind === 'AnalysisTemplate' || kind === 'ClusterAnalysisTemplate') {
+      const parsed =
+        kind === 'AnalysisTemplate'
+          ? parseAnalysisTemplate(input.doc)
+          : parseClusterAnalysisTemplate(input.doc);
+      if (!parsed.ok) continue;
+      metrics = parsed.value.spec.metrics;
+      prefix = ['spec', 'metrics'];
+      args = Object.fromEntries(
+        (parsed.value.spec.args ?? []).flatMap((a) => (a.value === undefined ? [] : [[a.name, a.value]])),
+      );
+      label =
+        kind === 'AnalysisTemplate' ? labelOf(kind, parsed.value) : `${kind} ${parsed.value.metadata.name}`;
+    } else if (kind === 'CanaryRelease') {
+      const parsed = parseCanaryRelease(input.doc);
+      if (!parsed.ok) continue;
+      metrics = parsed.value.spec.analysis?.metrics ?? [];
+      prefix = ['spec', 'analysis', 'metrics'];
+      label = labelOf(kind, parsed.value);
+    }
+    metrics.forEach((m, i) => {
+      if (m.type === 'promql' && m.query !== undefined)
+        out.push({ input, label, path: [...prefix, i, 'query'], query: m.query, args });
+    });
+  }
+  return out;
 }

@@ -77,11 +77,37 @@ describe('stageConditions', () => {
 });
 
 describe('string matches', () => {
-  it('needs RE2 syntax: lookaround and backreferences are refused', () => {
-    expect(compileIstioRegex('(?=a)b')).toBeInstanceOf(Error);
-    expect(compileIstioRegex('(a)\\1')).toBeInstanceOf(Error);
+  it('needs RE2 syntax: lookaround and backreferences are refused, with the reason', () => {
+    const lookahead = compileIstioRegex('(?=a)b');
+    expect(lookahead).toBeInstanceOf(Error);
+    expect((lookahead as Error).message).toMatch(
+      /^lookaround such as \(\?=\.\.\.\) or \(\?!\.\.\.\) is not supported by RE2 \(error parsing regexp: invalid or unsupported Perl syntax: `\(\?=`\)$/,
+    );
+    const backreference = compileIstioRegex('(a)\\1');
+    expect((backreference as Error).message).toMatch(
+      /^backreferences such as \\1 are not supported by RE2 \(error parsing regexp: invalid escape sequence: `\\1`\)$/,
+    );
+    expect(compileIstioRegex('(?<!a)b')).toBeInstanceOf(Error);
     expect(compileIstioRegex('[')).toBeInstanceOf(Error);
+    expect(compileIstioRegex('a{1001}')).toBeInstanceOf(Error);
     expect(matchesString({ regex: '[' }, '[')).toBe(false);
+  });
+
+  it('matches as Envoy does: RE2 syntax JavaScript reads otherwise or not at all, and a full match', () => {
+    // JavaScript's RegExp throws on (?i): "Invalid group"
+    // eslint-disable-next-line no-invalid-regexp -- the point: JavaScript's RegExp refuses it
+    expect(() => new RegExp('(?i).*chrome.*')).toThrow();
+    expect(matchesString({ regex: '(?i).*chrome.*' }, 'Mozilla/5.0 CHROME/120.0')).toBe(true);
+    expect(matchesString({ regex: '(?i).*chrome.*' }, 'Mozilla/5.0 Firefox/121.0')).toBe(false);
+    // a POSIX class in RE2; in JavaScript the class [[:alph] followed by "]+"
+    expect(new RegExp('^(?:[[:alpha:]]+)$').test('a]')).toBe(true);
+    expect(matchesString({ regex: '[[:alpha:]]+' }, 'abc')).toBe(true);
+    expect(matchesString({ regex: '[[:alpha:]]+' }, 'a]')).toBe(false);
+    expect(matchesString({ regex: '\\pL+' }, 'ünïcode')).toBe(true);
+    expect(matchesString({ regex: '(?P<v>v\\d+)' }, 'v2')).toBe(true);
+    // the whole value, not a part of it
+    expect(matchesString({ regex: 'chrome' }, 'a chrome b')).toBe(false);
+    expect(matchesString({ regex: 'a|b' }, 'ab')).toBe(false);
   });
 
   it('converts percent to weight units', () => {

@@ -1,3 +1,4 @@
+import { compileRe2, type Re2 } from '../api/re2.js';
 import type { StringMatch } from './types.js';
 
 /*
@@ -5,28 +6,9 @@ import type { StringMatch } from './types.js';
  * of the three, or the regex "*", only asks that the header or parameter be present.
  */
 
-const compiled = new Map<string, RegExp | Error>();
-
-/** RE2 has no lookaround and no backreferences; Istio rejects such a regex, so canaria does too. */
-export function re2Incompatibility(source: string): string | undefined {
-  if (/\(\?<?[=!]/.test(source)) return 'lookaround such as (?=...) or (?!...) is not supported by RE2';
-  if (/\\[1-9]/.test(source)) return 'backreferences such as \\1 are not supported by RE2';
-  return undefined;
-}
-
-/** The regex anchored at both ends, as Envoy's full match; an Error when it does not compile. */
-export function compileIstioRegex(source: string): RegExp | Error {
-  let re = compiled.get(source);
-  if (!re) {
-    const unsupported = re2Incompatibility(source);
-    try {
-      re = unsupported ? new Error(unsupported) : new RegExp(`^(?:${source})$`);
-    } catch (err) {
-      re = err instanceof Error ? err : new Error(String(err));
-    }
-    compiled.set(source, re);
-  }
-  return re;
+/** The regex as Envoy runs it (RE2, full match); an Error when RE2 rejects it, as Istio does. */
+export function compileIstioRegex(source: string): Re2 | Error {
+  return compileRe2(source);
 }
 
 export function isPresenceMatch(m: StringMatch): boolean {
@@ -41,7 +23,7 @@ export function matchesString(m: StringMatch, value: string | undefined, ignoreC
   if (m.exact !== undefined) return fold(value) === fold(m.exact);
   if (m.prefix !== undefined) return fold(value).startsWith(fold(m.prefix));
   const re = compileIstioRegex(m.regex ?? '');
-  return re instanceof RegExp && re.test(value);
+  return !(re instanceof Error) && re.matches(value);
 }
 
 export function describeStringMatch(m: StringMatch): string {

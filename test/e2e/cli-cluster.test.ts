@@ -93,7 +93,7 @@ describe('the cluster commands against a real API server', () => {
       io: { stdout: (line) => out.push(line), stderr: (line) => err.push(line) },
       connect: connectCluster,
       timers: realTimers,
-      stdoutIsTty: false,
+      colorByDefault: false,
       random: Math.random,
       onInterrupt: () => () => undefined,
     };
@@ -287,7 +287,7 @@ describe('the cluster commands against a real API server', () => {
 
     // listing elsewhere is denied at connection time, with the verbs needed
     const elsewhere = await run(runPause, 'default', {}, path);
-    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.code).toBe(3);
     expect(elsewhere.err[0]).toMatch(
       /^forbidden: you may not list and watch canaryreleases\.canaria\.dev in namespace default /,
     );
@@ -302,7 +302,7 @@ describe('the cluster commands against a real API server', () => {
       },
       { deadline: Date.now() + 20_000, intervalMs: 500 },
     );
-    expect(denied?.code).toBe(1);
+    expect(denied?.code).toBe(3);
     expect(denied?.err).toHaveLength(1);
     expect(denied?.err[0]).toMatch(
       new RegExp(

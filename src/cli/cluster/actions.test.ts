@@ -223,7 +223,7 @@ describe('the API server says no', () => {
   it('names the release and namespace when it does not exist', async () => {
     for (const command of [runPause, runResume, runPromote, runAbort, runRetry]) {
       const { code, out, err } = await run(reviewsCluster(), command, { namespace: 'shop' }, 'reviews');
-      expect(code).toBe(1);
+      expect(code).toBe(3);
       expect(out).toEqual([]);
       expect(err).toEqual([
         'canaryrelease shop/reviews not found; check the name and the namespace (-n), or list them with: kubectl canaria get -n shop',
@@ -242,7 +242,7 @@ describe('the API server says no', () => {
       ),
     );
     const { code, err } = await run(kube, runPause);
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(
       /^forbidden: you may not patch canaryreleases\.canaria\.dev in namespace default \(needed for canaryrelease default\/reviews\); ask for RBAC verb "patch" on canaryreleases\.canaria\.dev\. The API server said: .*User "dev" cannot patch/,
@@ -263,7 +263,7 @@ describe('the API server says no', () => {
       connection.get = () => structuredClone(stale);
       return connection;
     };
-    expect(await runPromote('reviews', plain, env)).toBe(1);
+    expect(await runPromote('reviews', plain, env)).toBe(3);
     expect(env.err).toEqual([
       'canaryrelease default/reviews changed while the request was being made; run the command again',
     ]);

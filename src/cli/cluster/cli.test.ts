@@ -99,7 +99,7 @@ describe('the cluster commands on the command line', () => {
       });
     const [canaria, kubectlPlugin] = await Promise.all([run('src/cli/main.ts'), run(plugin)]);
     expect(canaria).toEqual({
-      code: 1,
+      code: 3,
       stdout: '',
       stderr:
         "cannot load the kubeconfig /nonexistent/kubeconfig: ENOENT: no such file or directory, open '/nonexistent/kubeconfig'\n",

@@ -183,7 +183,7 @@ describe('connecting to a cluster with the kubeconfig', () => {
     servers.push(api);
     const env = realConnection();
     const kubeconfig = kubeconfigFile(api.url, [{ name: 'dev' }]);
-    expect(await runGet(undefined, { color: false, kubeconfig }, env)).toBe(1);
+    expect(await runGet(undefined, { color: false, kubeconfig }, env)).toBe(3);
     expect(env.err).toHaveLength(1);
     expect(env.err[0]).toMatch(
       /^forbidden: you may not list and watch canaryreleases\.canaria\.dev in namespace default at http:\/\/127\.0\.0\.1:\d+ \(context "dev" in .*config\); ask for RBAC verbs "list" and "watch" on canaryreleases\.canaria\.dev\. The API server said: .*cannot list resource "canaryreleases"/,
@@ -198,9 +198,9 @@ describe('connecting to a cluster with the kubeconfig', () => {
     servers.push(api);
     const env = realConnection();
     const kubeconfig = kubeconfigFile(api.url, [{ name: 'dev' }]);
-    expect(await runPause('reviews', { color: false, kubeconfig }, env)).toBe(1);
+    expect(await runPause('reviews', { color: false, kubeconfig }, env)).toBe(3);
     expect(env.err).toEqual([
-      `the API server at ${api.url} (context "dev" in ${kubeconfig}) does not serve canaryreleases.canaria.dev: install canaria's CRDs (helm install canaria charts/canaria) or pick another --context`,
+      `canaria's CRDs are not installed in the cluster at ${api.url} (context "dev" in ${kubeconfig}): it does not serve canaryreleases.canaria.dev; install them with the chart (helm install canaria charts/canaria -n canaria-system --create-namespace) or alone (kubectl apply --server-side -f charts/canaria/files/crds/)`,
     ]);
   });
 
@@ -209,7 +209,7 @@ describe('connecting to a cluster with the kubeconfig', () => {
     await api.close();
     const kubeconfig = kubeconfigFile(api.url, [{ name: 'dev' }, { name: 'prod' }]);
     const env = realConnection();
-    expect(await runGet(undefined, { color: false, kubeconfig, context: 'prod' }, env)).toBe(1);
+    expect(await runGet(undefined, { color: false, kubeconfig, context: 'prod' }, env)).toBe(3);
     expect(env.err).toHaveLength(1);
     expect(env.err[0]).toContain(`cannot reach the Kubernetes API server at ${api.url}`);
     expect(env.err[0]).toContain(`(context "prod" in ${kubeconfig}); check --kubeconfig and --context`);
@@ -217,14 +217,14 @@ describe('connecting to a cluster with the kubeconfig', () => {
 
   it('names the kubeconfig or the context that cannot be used', async () => {
     const missing = realConnection();
-    expect(await runGet(undefined, { color: false, kubeconfig: '/nonexistent/kubeconfig' }, missing)).toBe(1);
+    expect(await runGet(undefined, { color: false, kubeconfig: '/nonexistent/kubeconfig' }, missing)).toBe(3);
     expect(missing.err).toEqual([
       "cannot load the kubeconfig /nonexistent/kubeconfig: ENOENT: no such file or directory, open '/nonexistent/kubeconfig'",
     ]);
 
     const kubeconfig = kubeconfigFile('https://127.0.0.1:1', [{ name: 'dev' }]);
     const unknown = realConnection();
-    expect(await runGet(undefined, { color: false, kubeconfig, context: 'staging' }, unknown)).toBe(1);
+    expect(await runGet(undefined, { color: false, kubeconfig, context: 'staging' }, unknown)).toBe(3);
     expect(unknown.err).toEqual([
       `cannot load the kubeconfig ${kubeconfig}: context "staging" is not in the kubeconfig; pick one of: dev`,
     ]);

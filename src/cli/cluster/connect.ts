@@ -1,39 +1,23 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { formatDuration } from '../../api/duration.js';
 import { connectKube, loadKubeConfig, type KubeClient } from '../../kube/client.js';
 import { KubeError } from '../../kube/errors.js';
-import type { KubePort } from '../../kube/port.js';
-import { KINDS } from '../../kube/resources.js';
+import { KINDS, type Kind } from '../../kube/resources.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { CliError } from './errors.js';
+import { CliError, explainMissingKind } from './errors.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type Connect } from './connection.js';
 
-/** kubectl's connection flags. */
-export interface ConnectOptions {
-  kubeconfig?: string;
-  context?: string;
-  /** `-n`; without it the kubeconfig context's namespace, else `default`. */
-  namespace?: string;
-  /** `-A`: cache releases of every namespace instead of one. */
-  allNamespaces?: boolean;
-}
-
-export interface Connection extends KubePort {
-  /** The namespace the commands act in when `-n` is not given: the context's, else `default`. */
-  namespace?: string;
-  stop?(): Promise<void>;
-}
-
-/** Opens a cluster connection whose caches have synced; tests pass one over a MemoryKube. */
-export type Connect = (options: ConnectOptions) => Promise<Connection>;
-
-/** A cluster that does not answer its first list within this long is reported as unreachable. */
-export const CONNECT_TIMEOUT_MS = 15_000;
+/*
+ * This module loads @kubernetes/client-node, which costs most of a command's start-up: only the
+ * commands that talk to a cluster import it, through env.ts's lazy `connect`.
+ */
 
 /** Where the kubeconfig comes from, as the error messages name it. */
-function kubeconfigSource(options: ConnectOptions): string {
-  if (options.kubeconfig !== undefined) return options.kubeconfig;
+function kubeconfigSource(kubeconfig: string | undefined): string {
+  if (kubeconfig !== undefined) return kubeconfig;
   const fromEnv = process.env.KUBECONFIG;
   if (fromEnv) return fromEnv;
   const home = join(homedir(), '.kube', 'config');
@@ -41,54 +25,102 @@ function kubeconfigSource(options: ConnectOptions): string {
   return process.env.KUBERNETES_SERVICE_HOST ? 'the in-cluster service account' : `${home} (missing)`;
 }
 
-function timeout(ms: number): { promise: Promise<never>; cancel(): void } {
+/** How to point the commands at a cluster, said wherever none is configured. */
+const POINT_AT_A_CLUSTER =
+  'point at a cluster with --kubeconfig FILE or KUBECONFIG=FILE, or write ~/.kube/config (kind create cluster, minikube start, or your provider, e.g. gcloud container clusters get-credentials / aws eks update-kubeconfig / az aks get-credentials)';
+
+/**
+ * The kubeconfig is missing when nothing names one and nothing is where kubectl looks: client-node
+ * would fall back to http://localhost:8080 and fail with a message about TLS.
+ */
+function missingKubeconfig(kubeconfig: string | undefined): CliError | undefined {
+  if (kubeconfig !== undefined) return undefined;
+  const home = join(homedir(), '.kube', 'config');
+  const fromEnv = process.env.KUBECONFIG;
+  if (fromEnv) {
+    const files = fromEnv.split(delimiter).filter(Boolean);
+    if (files.some((file) => existsSync(file))) return undefined;
+    return new CliError(
+      `no kubeconfig: KUBECONFIG is set to ${fromEnv}, and no such file exists; ${POINT_AT_A_CLUSTER}`,
+    );
+  }
+  if (existsSync(home) || process.env.KUBERNETES_SERVICE_HOST) return undefined;
+  return new CliError(
+    `no cluster configured: ${home} does not exist, KUBECONFIG is not set, and this is not a pod (KUBERNETES_SERVICE_HOST is not set); ${POINT_AT_A_CLUSTER}`,
+  );
+}
+
+const resourcesOf = (kinds: readonly Kind[]) =>
+  kinds.map((kind) => `${KINDS[kind].plural}${KINDS[kind].group ? `.${KINDS[kind].group}` : ''}`).join(', ');
+
+/** Why the commands cannot use the cluster, naming what the user picked: server, context, kubeconfig. */
+function connectionError(
+  err: unknown,
+  server: string,
+  where: string,
+  scope: string,
+  kinds: readonly Kind[],
+  timeoutMs: number,
+): CliError {
+  if (err instanceof CliError) return err;
+  if (err instanceof KubeError && err.code === 'Timeout') return silentServer(server, where, timeoutMs);
+  const said = err instanceof Error ? err.message : String(err);
+  if (err instanceof KubeError && err.status === 401) {
+    return new CliError(`the API server at ${server} rejected the credentials of ${where}: ${said}`, {
+      cause: err,
+    });
+  }
+  const resources = resourcesOf(kinds);
+  if (err instanceof KubeError && err.code === 'Forbidden') {
+    return new CliError(
+      `forbidden: you may not list and watch ${resources} ${scope} at ${server} (${where}); ask for RBAC verbs "list" and "watch" on ${resources}. The API server said: ${said}`,
+      { cause: err },
+    );
+  }
+  const crds = explainMissingKind(err, `the cluster at ${server} (${where})`);
+  if (crds !== undefined) return new CliError(crds, { cause: err });
+  const reason = said.includes(server)
+    ? said
+    : `cannot reach the Kubernetes API server at ${server}: ${said}`;
+  return new CliError(`${reason} (${where}); check --kubeconfig and --context`, {
+    retryable: true,
+    cause: err,
+  });
+}
+
+/** A server that let the deadline pass: it accepted the connection, or never completed it. */
+const silentServer = (server: string, where: string, timeoutMs: number): CliError =>
+  new CliError(
+    `the Kubernetes API server at ${server} did not answer within ${formatDuration(timeoutMs)} (${where}); check that it is up and reachable from here (VPN, proxy, firewall) and the --context, or give it longer with --request-timeout`,
+    { retryable: true },
+  );
+
+/** Rejects after `ms` with the error `make` builds; `cancel` stops the clock. */
+function deadline(ms: number, make: () => Error): { expired: Promise<never>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<never>((_, reject) => {
+  const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new Error(`no answer within ${ms / 1000}s`));
+      reject(make());
     }, ms);
   });
   return {
-    promise,
+    expired,
     cancel: () => {
       clearTimeout(timer);
     },
   };
 }
 
-const RELEASES = `${KINDS.CanaryRelease.plural}.${KINDS.CanaryRelease.group}`;
-
-/** Why the commands cannot use the cluster, naming what the user picked: server, context, kubeconfig. */
-function connectionError(err: unknown, server: string, where: string, scope: string): CliError {
-  const said = err instanceof Error ? err.message : String(err);
-  if (err instanceof KubeError && err.status === 401) {
-    return new CliError(`the API server at ${server} rejected the credentials of ${where}: ${said}`, false, {
-      cause: err,
-    });
-  }
-  if (err instanceof KubeError && err.code === 'Forbidden') {
-    return new CliError(
-      `forbidden: you may not list and watch ${RELEASES} ${scope} at ${server} (${where}); ask for RBAC verbs "list" and "watch" on ${RELEASES}. The API server said: ${said}`,
-      false,
-      { cause: err },
-    );
-  }
-  if (err instanceof KubeError && err.code === 'NotFound') {
-    return new CliError(
-      `the API server at ${server} (${where}) does not serve ${RELEASES}: install canaria's CRDs (helm install canaria charts/canaria) or pick another --context`,
-      false,
-      { cause: err },
-    );
-  }
-  const reason = said.includes(server)
-    ? said
-    : `cannot reach the Kubernetes API server at ${server}: ${said}`;
-  return new CliError(`${reason} (${where}); check --kubeconfig and --context`, true, { cause: err });
-}
-
-/** The default connection: client-node informers on CanaryReleases only, in one namespace or all. */
+/**
+ * The default connection: client-node's kubeconfig, and informers on the kinds asked for
+ * (CanaryReleases unless told otherwise), in one namespace or all. Connecting and the first list
+ * together take at most `timeoutMs`: a server that accepts the connection and never answers is
+ * reported in one line when it passes, and nothing of the attempt is left running.
+ */
 export const connectCluster: Connect = async (options) => {
-  const source = kubeconfigSource(options);
+  const missing = missingKubeconfig(options.kubeconfig);
+  if (missing) throw missing;
+  const source = kubeconfigSource(options.kubeconfig);
   let kubeConfig: KubeConfig;
   try {
     kubeConfig = loadKubeConfig({
@@ -96,31 +128,51 @@ export const connectCluster: Connect = async (options) => {
       ...(options.context === undefined ? {} : { context: options.context }),
     });
   } catch (err) {
-    throw new CliError(`cannot load the kubeconfig ${source}: ${(err as Error).message}`, false, {
-      cause: err,
-    });
+    throw new CliError(`cannot load the kubeconfig ${source}: ${(err as Error).message}`, { cause: err });
   }
   const context = kubeConfig.getCurrentContext();
+  const contexts = kubeConfig.getContexts().map((c) => c.name);
+  if (!context || !kubeConfig.getCurrentCluster()) {
+    throw new CliError(
+      `the kubeconfig ${source} has no current context${contexts.length ? `; pick one of ${contexts.join(', ')} with --context, or: kubectl config use-context NAME` : ` and no contexts; ${POINT_AT_A_CLUSTER}`}`,
+    );
+  }
   const namespace =
     options.namespace ?? (kubeConfig.getContextObject(context)?.namespace || undefined) ?? 'default';
   const server = kubeConfig.getCurrentCluster()?.server ?? '(no server)';
   const scope = options.allNamespaces ? 'in all namespaces' : `in namespace ${namespace}`;
+  const where = `context "${context}" in ${source}`;
+  const kinds = options.kinds ?? ['CanaryRelease'];
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
   let client: KubeClient | undefined;
-  const limit = timeout(CONNECT_TIMEOUT_MS);
-  try {
-    client = await connectKube({
+  const attemptState = { gaveUp: false };
+  const attempt = (async () => {
+    const connected = await connectKube({
       kubeConfig,
-      kinds: ['CanaryRelease'],
+      kinds,
       ...(options.allNamespaces ? {} : { namespaces: [namespace] }),
-      requestTimeoutMs: CONNECT_TIMEOUT_MS,
+      // every call of the attempt ends by the deadline, so nothing keeps the process alive after it
+      requestTimeoutMs: timeoutMs,
       // the command's own output is the report; the adapter speaks up only when something breaks
-      logger: createLogger({ level: process.env.LOG_LEVEL ?? 'error' }),
+      logger: createLogger({ level: process.env.LOG_LEVEL ?? 'silent' }),
     });
-    await Promise.race([client.start(), limit.promise]);
-    return Object.assign(client, { namespace });
+    client = connected;
+    if (attemptState.gaveUp) {
+      await connected.stop();
+      throw new Error('gave up');
+    }
+    await connected.start();
+    return connected;
+  })();
+  const limit = deadline(timeoutMs, () => silentServer(server, where, timeoutMs));
+  try {
+    const connected = await Promise.race([attempt, limit.expired]);
+    return Object.assign(connected, { namespace });
   } catch (err) {
+    attemptState.gaveUp = true;
     await client?.stop();
-    throw connectionError(err, server, `context "${context}" in ${source}`, scope);
+    throw connectionError(err, server, where, scope, kinds, timeoutMs);
   } finally {
     limit.cancel();
   }

@@ -1,8 +1,9 @@
 import type { KubeObject } from '../../kube/resources.js';
 import { formatDuration } from '../../api/duration.js';
 import type { ClusterEnv } from './env.js';
+import { EXIT } from '../exit-codes.js';
 import { releaseName } from './errors.js';
-import { percent, settled, stepOf, viewRelease, type ReleaseView } from './release-view.js';
+import { percent, settled, shortRevision, stepOf, viewRelease, type ReleaseView } from './release-view.js';
 import type { Cluster } from './session.js';
 
 export type FollowEnd =
@@ -19,7 +20,12 @@ export function followRelease(
   cluster: Cluster,
   name: string,
   env: ClusterEnv,
-  options: { timeoutMs?: number | undefined; onChange(object: KubeObject, view: ReleaseView): void },
+  options: {
+    timeoutMs?: number | undefined;
+    /** Only a release on this canary revision (or one starting with it) counts as settled. */
+    revision?: string | undefined;
+    onChange(object: KubeObject, view: ReleaseView): void;
+  },
 ): Promise<FollowEnd> {
   // read and subscribe in one synchronous stretch: no change can slip in between
   const first = cluster.release(name);
@@ -36,7 +42,7 @@ export function followRelease(
     const see = (object: KubeObject) => {
       latest = viewRelease(object);
       options.onChange(object, latest);
-      if (settled(latest)) finish({ kind: 'settled', view: latest });
+      if (settled(latest) && onRevision(latest, options.revision)) finish({ kind: 'settled', view: latest });
     };
     cleanups.push(
       cluster.kube.watch((kind, object, change) => {
@@ -63,26 +69,42 @@ export function followRelease(
   });
 }
 
-function timedOut(view: ReleaseView, timeoutMs: number): string {
+/** Whether the release reports the canary revision asked for (a prefix is enough, as `get` shortens them). */
+export function onRevision(view: ReleaseView, revision: string | undefined): boolean {
+  if (revision === undefined) return true;
+  const reported = view.status.canaryRevision;
+  return reported !== undefined && reported.startsWith(revision);
+}
+
+function timedOut(view: ReleaseView, timeoutMs: number, revision: string | undefined): string {
+  if (!onRevision(view, revision)) {
+    return `timed out after ${formatDuration(timeoutMs)}: ${releaseName(view.namespace, view.name)} still reports canary revision ${shortRevision(view.status.canaryRevision)} (${view.status.phase ?? 'without status'}); the controller has not taken up revision ${revision ?? ''} yet (is it running?)`;
+  }
   const where = view.step ? ` at step ${stepOf(view)} (canary ${percent(view.status.canaryWeight)})` : '';
   return `timed out after ${formatDuration(timeoutMs)}: ${releaseName(view.namespace, view.name)} is still ${view.status.phase ?? 'without status'}${where}`;
 }
 
 /**
- * The exit code of a follow, for CI pipelines: 0 promoted, 1 rolled back, failed or deleted, 2 on
- * timeout, 130 on Ctrl-C as shells report SIGINT. What went wrong goes to stderr.
+ * The exit code of a follow, for CI pipelines: 0 promoted, 1 rolled back or failed, 2 on timeout,
+ * 3 when the release was deleted (nobody can tell how it ended), 130 on Ctrl-C as shells report
+ * SIGINT. What went wrong goes to stderr.
  */
-export function exitCodeOfFollow(end: FollowEnd, env: ClusterEnv, timeoutMs: number | undefined): number {
+export function exitCodeOfFollow(
+  end: FollowEnd,
+  env: ClusterEnv,
+  timeoutMs: number | undefined,
+  revision?: string,
+): number {
   switch (end.kind) {
     case 'settled':
-      return end.view.status.phase === 'Succeeded' ? 0 : 1;
+      return end.view.status.phase === 'Succeeded' ? EXIT.ok : EXIT.failed;
     case 'timeout':
-      env.io.stderr(timedOut(end.view, timeoutMs ?? 0));
-      return 2;
+      env.io.stderr(timedOut(end.view, timeoutMs ?? 0, revision));
+      return EXIT.timedOut;
     case 'interrupted':
-      return 130;
+      return EXIT.interrupted;
     case 'deleted':
-      env.io.stderr(`${releaseName(end.namespace, end.name)} was deleted`);
-      return 1;
+      env.io.stderr(`${releaseName(end.namespace, end.name)} was deleted before it settled`);
+      return EXIT.unknown;
   }
 }

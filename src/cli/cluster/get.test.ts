@@ -4,7 +4,9 @@ import type { CanaryReleaseSpecInput, CanaryReleaseStatus, Condition } from '../
 import { MemoryKube } from '../../kube/memory.js';
 import { baseSpecInput } from '../../../test/builders/release.js';
 import { NOW, placeRelease, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { colorWanted } from '../color.js';
 import { runGet, type GetFlags } from './get.js';
+import { matchesSelector, parseSelector } from './selector.js';
 
 const ESC = String.fromCharCode(27);
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
@@ -140,7 +142,7 @@ describe('canaria get', () => {
       allNamespaces: true,
     });
     expect(code).toBe(0);
-    expect(env.connections).toEqual([{ allNamespaces: true }]);
+    expect(env.connections).toEqual([{ allNamespaces: true, timeoutMs: 30_000 }]);
     await expect(`${out}\n`).toMatchFileSnapshot('./__golden__/get-all-namespaces.txt');
   });
 
@@ -185,10 +187,10 @@ describe('canaria get', () => {
   });
 
   it('refuses an output format it does not know, before connecting', async () => {
-    const { code, err, env } = await get(releasesInEveryPhase(), undefined, { output: 'wide' });
-    expect(code).toBe(1);
+    const { code, err, env } = await get(releasesInEveryPhase(), undefined, { output: 'table' });
+    expect(code).toBe(64);
     expect(err).toEqual([
-      '-o/--output "wide" is not supported; use -o json or -o yaml, or leave it out for text',
+      '-o/--output "table" is not supported here; use -o wide, -o name, -o json, -o yaml, or leave it out for text',
     ]);
     expect(env.connections).toEqual([]);
   });
@@ -197,7 +199,7 @@ describe('canaria get', () => {
     const kube = releasesInEveryPhase();
     const inShop = await get(kube, undefined, { color: false, namespace: 'shop' });
     expect(inShop.out.split('\n')[1]).toMatch(/^checkout {3}Promoting/);
-    expect(inShop.env.connections).toEqual([{ namespace: 'shop' }]);
+    expect(inShop.env.connections).toEqual([{ namespace: 'shop', timeoutMs: 30_000 }]);
 
     const env = testEnv(kube, { contextNamespace: 'shop' });
     expect(await runGet(undefined, { color: false }, env)).toBe(0);
@@ -213,7 +215,7 @@ describe('canaria get', () => {
 
   it('names namespace and release when it does not exist, in one line, and disconnects', async () => {
     const { code, out, err, env } = await get(releasesInEveryPhase(), 'nope', {});
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(out).toBe('');
     expect(err).toEqual([
       'canaryrelease default/nope not found; check the name and the namespace (-n), or list them with: kubectl canaria get -n default',
@@ -230,6 +232,60 @@ describe('canaria get', () => {
     expect((await get(kube, 'reviews', { watch: true, timeout: 'soon' })).err).toEqual([
       '--timeout "soon" is not a duration; write it as 10m, 90s or 1h30m',
     ]);
-    expect((await get(kube, 'reviews', { allNamespaces: true })).code).toBe(1);
+    expect((await get(kube, 'reviews', { allNamespaces: true })).code).toBe(64);
+  });
+});
+
+describe('canaria get: kubectl habits', () => {
+  it('-o wide adds mode, VirtualService, subsets and the last decision (golden); -o name prints kind/name', async () => {
+    const wide = await get(releasesInEveryPhase(), undefined, { color: false, output: 'wide' });
+    expect(wide.code).toBe(0);
+    expect(wide.out.split('\n')[0]).toMatch(
+      /^NAME +PHASE +STEP +WEIGHT +ACTUAL +CANARY +STABLE +AGE +MODE +VIRTUALSERVICE +SUBSETS +LAST DECISION +MESSAGE$/,
+    );
+    await expect(`${wide.out}\n`).toMatchFileSnapshot('./__golden__/get-wide.txt');
+    const names = await get(releasesInEveryPhase(), undefined, { output: 'name' });
+    expect(names.out.split('\n')).toContain('canaryrelease.canaria.dev/reviews');
+    expect(names.out).not.toContain('NAME');
+  });
+
+  it('-l selects by labels with kubectl syntax, and names a bad selector', async () => {
+    const kube = new MemoryKube();
+    for (const [name, labels] of [
+      ['reviews', { team: 'shop', tier: 'web' }],
+      ['ratings', { team: 'shop', tier: 'cache' }],
+      ['payments', { team: 'pay' }],
+    ] as const) {
+      const object = placeRelease(kube, { name, spec: baseSpecInput() });
+      kube.apply('CanaryRelease', { ...object, metadata: { ...object.metadata, labels: { ...labels } } });
+    }
+    const names = async (selector: string) =>
+      (await get(kube, undefined, { output: 'name', selector })).out.split('\n').filter(Boolean);
+    expect(await names('team=shop')).toEqual([
+      'canaryrelease.canaria.dev/ratings',
+      'canaryrelease.canaria.dev/reviews',
+    ]);
+    expect(await names('team=shop,tier!=cache')).toEqual(['canaryrelease.canaria.dev/reviews']);
+    expect(await names('team in (pay, ops)')).toEqual(['canaryrelease.canaria.dev/payments']);
+    expect(await names('!tier')).toEqual(['canaryrelease.canaria.dev/payments']);
+    const bad = await get(kube, undefined, { selector: 'team=shop,' });
+    expect(bad.code).toBe(64);
+    expect(bad.err).toEqual(['-l "team=shop,": an empty requirement; write e.g. -l app=web,tier!=cache']);
+    expect(matchesSelector(parseSelector('tier notin (cache)'), { team: 'x' })).toBe(true);
+  });
+
+  it('colours follow NO_COLOR and FORCE_COLOR as Node and no-color.org say; --no-color beats both', async () => {
+    expect(colorWanted({ isTTY: true }, {})).toBe(true);
+    expect(colorWanted({ isTTY: false }, {})).toBe(false);
+    expect(colorWanted({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(colorWanted({ isTTY: true }, { NO_COLOR: '' })).toBe(true);
+    expect(colorWanted({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
+    expect(colorWanted({ isTTY: false }, { FORCE_COLOR: '1' })).toBe(true);
+    expect(colorWanted({ isTTY: false }, { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(true);
+    expect(colorWanted({ isTTY: true }, { FORCE_COLOR: '0' })).toBe(false);
+    const colored = await get(releasesInEveryPhase(), undefined, {}, true);
+    expect(colored.out).toContain('\u001b[');
+    const plain = await get(releasesInEveryPhase(), undefined, { color: false }, true);
+    expect(plain.out).not.toContain('\u001b[');
   });
 });

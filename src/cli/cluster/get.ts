@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import type { KubeObject } from '../../kube/resources.js';
 import type { RegisterCommand } from '../commands/index.js';
 import type { ClusterEnv } from './env.js';
-import { CliError } from './errors.js';
+import { usageError } from './errors.js';
 import { age, formatTable, paintPhase, truncate, type Cell, type Style } from './format.js';
-import { percent, shortRevision, stepOf, viewRelease } from './release-view.js';
+import { percent, shortRevision, stepOf, viewRelease, type ReleaseView } from './release-view.js';
+import { matchesSelector, parseSelector } from './selector.js';
 import {
   addClusterFlags,
   durationFlag,
@@ -21,14 +22,43 @@ export interface GetFlags extends ClusterFlags {
   allNamespaces?: boolean;
   watch?: boolean;
   timeout?: string;
+  /** -l: kubectl's label selector. */
+  selector?: string;
 }
+
+const LIST_FORMATS = ['text', 'wide', 'name', 'json', 'yaml'] as const;
 
 /** Long enough for the reason of a hold; the whole message is in `get NAME --watch` and -o yaml. */
 const MESSAGE_WIDTH = 60;
 
 const HEADER = ['NAME', 'PHASE', 'STEP', 'WEIGHT', 'ACTUAL', 'CANARY', 'STABLE', 'AGE', 'MESSAGE'];
+/** -o wide adds where the release acts and what it last decided, before the message. */
+const WIDE = ['MODE', 'VIRTUALSERVICE', 'SUBSETS', 'LAST DECISION'];
 
-function releaseRow(object: KubeObject, now: number, style: Style, withNamespace: boolean): Cell[] {
+/** `subsets` or `managed:podinfo`: how the release finds its two revisions. */
+function modeOf(view: ReleaseView): string {
+  if (!view.spec) return '-';
+  return view.spec.targetRef ? `managed:${view.spec.targetRef.name}` : 'subsets';
+}
+
+function wideCells(view: ReleaseView): Cell[] {
+  const istio = view.spec?.trafficRouting.istio;
+  const decision = view.status.decisions?.at(-1);
+  return [
+    { text: modeOf(view) },
+    { text: istio?.virtualService.name ?? '-' },
+    { text: istio ? `${istio.stableSubset}->${istio.canarySubset}` : '-' },
+    { text: decision ? `${decision.action}/${decision.reason}` : '-' },
+  ];
+}
+
+function releaseRow(
+  object: KubeObject,
+  now: number,
+  style: Style,
+  withNamespace: boolean,
+  wide: boolean,
+): Cell[] {
   const view = viewRelease(object);
   const s = view.status;
   const created = view.createdAt === undefined ? undefined : Date.parse(view.createdAt);
@@ -42,6 +72,7 @@ function releaseRow(object: KubeObject, now: number, style: Style, withNamespace
     { text: shortRevision(s.canaryRevision) },
     { text: shortRevision(s.stableRevision) },
     { text: created === undefined ? '-' : age(now - created) },
+    ...(wide ? wideCells(view) : []),
     { text: truncate(s.message ?? (s.phase ? '' : 'waiting for the canaria controller'), MESSAGE_WIDTH) },
   ];
   return withNamespace ? [{ text: view.namespace }, ...cells] : cells;
@@ -50,14 +81,19 @@ function releaseRow(object: KubeObject, now: number, style: Style, withNamespace
 /** The releases as kubectl would print them: a table, or -o json / -o yaml. */
 export function formatReleases(
   objects: readonly KubeObject[],
-  options: { now: number; style: Style; withNamespace: boolean },
+  options: { now: number; style: Style; withNamespace: boolean; wide?: boolean },
 ): string[] {
-  const header = options.withNamespace ? ['NAMESPACE', ...HEADER] : HEADER;
+  const wide = options.wide === true;
+  const columns = wide ? [...HEADER.slice(0, -1), ...WIDE, 'MESSAGE'] : HEADER;
+  const header = options.withNamespace ? ['NAMESPACE', ...columns] : columns;
   return formatTable(
     header,
-    objects.map((o) => releaseRow(o, options.now, options.style, options.withNamespace)),
+    objects.map((o) => releaseRow(o, options.now, options.style, options.withNamespace, wide)),
   );
 }
+
+/** -o name, as kubectl prints it: `canaryrelease.canaria.dev/reviews`. */
+export const nameOf = (object: KubeObject): string => `canaryrelease.canaria.dev/${object.metadata.name}`;
 
 const byNamespaceAndName = (a: KubeObject, b: KubeObject) =>
   (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') ||
@@ -66,26 +102,42 @@ const byNamespaceAndName = (a: KubeObject, b: KubeObject) =>
 /** `get [NAME]` and `get NAME --watch`; returns the exit code. */
 export function runGet(name: string | undefined, flags: GetFlags, env: ClusterEnv): Promise<number> {
   return reportFailures(env, async () => {
-    const format = outputFormat(flags);
+    const started = env.timers.now();
+    const format = outputFormat(flags, flags.watch ? ['text', 'json', 'yaml'] : LIST_FORMATS);
     const timeoutMs = durationFlag('--timeout', flags.timeout);
     if (flags.watch && name === undefined) {
-      throw new CliError('--watch follows one release: kubectl canaria get NAME --watch');
+      throw usageError('--watch follows one release: kubectl canaria get NAME --watch');
     }
-    if (timeoutMs !== undefined && !flags.watch) throw new CliError('--timeout goes with --watch');
+    if (timeoutMs !== undefined && !flags.watch) throw usageError('--timeout goes with --watch');
     if (flags.allNamespaces && name !== undefined) {
-      throw new CliError('a release is named within one namespace: use -n NAMESPACE instead of -A');
+      throw usageError('a release is named within one namespace: use -n NAMESPACE instead of -A');
+    }
+    const selector = flags.selector === undefined ? undefined : parseSelector(flags.selector);
+    if (selector && name !== undefined) {
+      throw usageError('name a release or select them with -l, not both');
     }
     const all = flags.allNamespaces === true;
     return withCluster(
       env,
       flags,
       (cluster) => {
-        if (name !== undefined && flags.watch) return watchRelease(cluster, name, flags, env, timeoutMs);
+        if (name !== undefined && flags.watch) {
+          const remaining =
+            timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (env.timers.now() - started));
+          return watchRelease(cluster, name, flags, env, remaining, timeoutMs);
+        }
         const objects =
           name === undefined
-            ? cluster.kube.list('CanaryRelease', all ? undefined : cluster.namespace).sort(byNamespaceAndName)
+            ? cluster.kube
+                .list('CanaryRelease', all ? undefined : cluster.namespace)
+                .filter((o) => !selector || matchesSelector(selector, o.metadata.labels))
+                .sort(byNamespaceAndName)
             : [cluster.release(name)];
-        if (format !== 'text') {
+        if (format === 'name') {
+          for (const object of objects) env.io.stdout(nameOf(object));
+          return Promise.resolve(0);
+        }
+        if (format === 'json' || format === 'yaml') {
           printObject(
             env,
             format,
@@ -103,11 +155,12 @@ export function runGet(name: string | undefined, flags: GetFlags, env: ClusterEn
           now: env.timers.now(),
           style: styleOf(flags, env),
           withNamespace: all,
+          wide: format === 'wide',
         });
         for (const line of lines) env.io.stdout(line);
         return Promise.resolve(0);
       },
-      all,
+      { allNamespaces: all, timeoutMs },
     );
   });
 }
@@ -120,9 +173,12 @@ export function registerGet(env: () => ClusterEnv): RegisterCommand {
       .argument('[name]', 'a CanaryRelease; all in the namespace when left out')
       .option('-A, --all-namespaces', 'list the releases of every namespace')
       .option('-w, --watch', 'print the release again on every change, until it is promoted or rolled back')
-      .option('--timeout <duration>', 'with --watch: give up after this long (exit code 2), e.g. 10m');
-    addClusterFlags(command, { output: true }).action(async (name: string | undefined, flags: GetFlags) => {
-      process.exitCode = await runGet(name, flags, env());
-    });
+      .option('--timeout <duration>', 'with --watch: give up after this long (exit code 2), e.g. 10m')
+      .option('-l, --selector <selector>', 'only releases whose labels match, e.g. -l team=shop,tier!=cache');
+    addClusterFlags(command, { output: LIST_FORMATS }).action(
+      async (name: string | undefined, flags: GetFlags) => {
+        process.exitCode = await runGet(name, flags, env());
+      },
+    );
   };
 }

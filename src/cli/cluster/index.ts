@@ -1,5 +1,6 @@
 import type { RegisterCommand } from '../commands/index.js';
 import { registerAbort } from './abort.js';
+import { registerDescribe } from './describe.js';
 import { processClusterEnv, type ClusterEnv } from './env.js';
 import { registerGet } from './get.js';
 import { registerPause } from './pause.js';
@@ -16,6 +17,7 @@ export function clusterCommands(env: () => ClusterEnv = processClusterEnv): Regi
   return [
     registerGet(env),
     registerStatus(env),
+    registerDescribe(env),
     registerPromote(env),
     registerAbort(env),
     registerPause(env),

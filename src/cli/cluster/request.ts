@@ -57,9 +57,12 @@ export function requirePhase(
   why: (phase: Phase) => string,
 ): void {
   const phase = view.status.phase;
-  if (phase === undefined) throw new CliError(`${releaseName(view.namespace, view.name)} has ${NO_STATUS}`);
-  if (!allowed.includes(phase))
-    throw new CliError(`${releaseName(view.namespace, view.name)}: ${why(phase)}`);
+  if (phase === undefined) {
+    throw new CliError(`${releaseName(view.namespace, view.name)} has ${NO_STATUS}`, { kind: 'refused' });
+  }
+  if (!allowed.includes(phase)) {
+    throw new CliError(`${releaseName(view.namespace, view.name)}: ${why(phase)}`, { kind: 'refused' });
+  }
 }
 
 /**
@@ -121,7 +124,7 @@ export function registerReleaseAction(
   return (program: Command) => {
     const command = program.command(verb).description(description).argument('<name>', 'the CanaryRelease');
     configure(command);
-    addClusterFlags(command, { output: true }).action(
+    addClusterFlags(command, { output: ['text', 'json', 'yaml'] }).action(
       async (name: string, flags: ClusterFlags & Record<string, unknown>) => {
         process.exitCode = await runReleaseAction(name, flags, env(), plan(flags));
       },

@@ -3,10 +3,10 @@ import { stringify } from 'yaml';
 import { parseDuration } from '../../api/duration.js';
 import { KubeError } from '../../kube/errors.js';
 import type { JsonPatchOperation } from '../../kube/json-patch.js';
-import type { KubeObject } from '../../kube/resources.js';
-import type { Connection } from './connect.js';
+import type { Kind, KubeObject } from '../../kube/resources.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type Connection } from './connection.js';
 import type { ClusterEnv } from './env.js';
-import { CliError, describeFailure, explainKubeError, notFound } from './errors.js';
+import { describeFailure, exitCodeOf, explainKubeError, notFound, usageError } from './errors.js';
 import type { Style } from './format.js';
 
 /** kubectl's flags, as commander parses them on every cluster command. */
@@ -17,9 +17,17 @@ export interface ClusterFlags {
   /** False with --no-color. */
   color: boolean;
   output?: string;
+  /** kubectl's --request-timeout: how long connecting and each call may take. */
+  requestTimeout?: string;
 }
 
-export function addClusterFlags(command: Command, { output }: { output: boolean }): Command {
+/** The -o formats: every command prints json and yaml; lists also print wide and name. */
+export type OutputFormat = 'text' | 'wide' | 'name' | 'json' | 'yaml';
+
+export function addClusterFlags(
+  command: Command,
+  { output }: { output: false | readonly OutputFormat[] },
+): Command {
   command
     .option(
       '-n, --namespace <namespace>',
@@ -27,19 +35,33 @@ export function addClusterFlags(command: Command, { output }: { output: boolean 
     )
     .option('--context <context>', 'the kubeconfig context to use')
     .option('--kubeconfig <file>', 'the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
-    .option('--no-color', 'plain text, also the default when stdout is not a terminal');
-  if (output) command.option('-o, --output <format>', 'json or yaml instead of text');
+    .option(
+      '--request-timeout <duration>',
+      `give up connecting, and each call, after this long (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`,
+    )
+    .option(
+      '--no-color',
+      'plain text; also without a terminal, or with NO_COLOR set (FORCE_COLOR forces colours)',
+    );
+  if (output) {
+    const formats = output.filter((f) => f !== 'text');
+    command.option('-o, --output <format>', `${formats.join(', ')} instead of the text`);
+  }
   return command;
 }
 
-type OutputFormat = 'text' | 'json' | 'yaml';
+const OBJECT_FORMATS = ['text', 'json', 'yaml'] as const;
 
-export function outputFormat(flags: ClusterFlags): OutputFormat {
+export function outputFormat<F extends OutputFormat = (typeof OBJECT_FORMATS)[number]>(
+  flags: ClusterFlags,
+  allowed: readonly F[] = OBJECT_FORMATS as unknown as readonly F[],
+): F | 'text' {
   const value = flags.output;
   if (value === undefined) return 'text';
-  if (value === 'json' || value === 'yaml') return value;
-  throw new CliError(
-    `-o/--output "${value}" is not supported; use -o json or -o yaml, or leave it out for text`,
+  if ((allowed as readonly string[]).includes(value) && value !== 'text') return value as F;
+  const formats = allowed.filter((f) => f !== 'text');
+  throw usageError(
+    `-o/--output "${value}" is not supported here; use ${formats.map((f) => `-o ${f}`).join(', ')}, or leave it out for text`,
   );
 }
 
@@ -48,7 +70,7 @@ export function printObject(env: ClusterEnv, format: 'json' | 'yaml', object: un
 }
 
 export const styleOf = (flags: ClusterFlags, env: ClusterEnv): Style => ({
-  color: flags.color && env.stdoutIsTty,
+  color: flags.color && env.colorByDefault,
 });
 
 /** A duration flag such as --timeout 10m, in milliseconds. */
@@ -56,7 +78,7 @@ export function durationFlag(flag: string, value: string | undefined): number | 
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   if (ms === undefined || ms <= 0) {
-    throw new CliError(`${flag} "${value}" is not a duration; write it as 10m, 90s or 1h30m`);
+    throw usageError(`${flag} "${value}" is not a duration; write it as 10m, 90s or 1h30m`);
   }
   return ms;
 }
@@ -69,14 +91,25 @@ export interface Cluster {
   release(name: string): KubeObject;
 }
 
-/** Runs a command body; a failure anywhere becomes one line on stderr and exit code 1, never a stack trace. */
+/**
+ * Runs a command body; a failure anywhere becomes one line on stderr and the exit code of its kind
+ * (64 usage, 3 could not tell, 1 refused), never a stack trace.
+ */
 export async function reportFailures(env: ClusterEnv, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
     env.io.stderr(describeFailure(err));
-    return 1;
+    return exitCodeOf(err);
   }
+}
+
+export interface ClusterOptions {
+  allNamespaces?: boolean;
+  /** Kinds to cache besides CanaryReleases. */
+  kinds?: Kind[];
+  /** The command's own deadline (status --timeout): connecting must not take longer either. */
+  timeoutMs?: number | undefined;
 }
 
 /** Connects, runs the command in the namespace it acts in, and disconnects whatever happens. */
@@ -84,13 +117,17 @@ export async function withCluster(
   env: ClusterEnv,
   flags: ClusterFlags,
   run: (cluster: Cluster) => Promise<number>,
-  allNamespaces = false,
+  options: ClusterOptions = {},
 ): Promise<number> {
+  const requestTimeoutMs =
+    durationFlag('--request-timeout', flags.requestTimeout) ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const kube = await env.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
     ...(flags.context === undefined ? {} : { context: flags.context }),
     ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
-    ...(allNamespaces ? { allNamespaces } : {}),
+    ...(options.allNamespaces ? { allNamespaces: true } : {}),
+    ...(options.kinds ? { kinds: ['CanaryRelease', ...options.kinds] } : {}),
+    timeoutMs: Math.min(requestTimeoutMs, options.timeoutMs ?? Infinity),
   });
   try {
     const namespace = flags.namespace ?? kube.namespace ?? 'default';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
+import { deployment, managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
 import { baseSpecInput, errorRatioAnalysis } from '../../../test/builders/release.js';
-import { controller, failing, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { controller, failing, healthy, settle, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
 import { runStatus } from './status.js';
 
 const analysedSpec = () => ({
@@ -18,11 +18,8 @@ async function following(kube: ReturnType<typeof reviewsCluster>, timeout?: stri
   return { env, done };
 }
 
-const phasesIn = (out: string[]) =>
-  out.map((line) => /^canaryrelease default\/reviews: (\w+)/.exec(line)?.[1]);
-
 describe('canaria status NAME', () => {
-  it('exits 0 once the controller promotes the canary, one line per phase on the way', async () => {
+  it('exits 0 once the controller promotes the canary, one line per phase, step and weight on the way', async () => {
     const kube = reviewsCluster(analysedSpec());
     const { env, done } = await following(kube);
     await controller(kube).runUntil((s) => s.phase === 'Succeeded');
@@ -37,9 +34,23 @@ describe('canaria status NAME', () => {
     expect(env.out.at(-1)).toMatch(
       /^canaryrelease default\/reviews: Succeeded at step 4\/4 \(promote\), canary 100%: canary revision \w+ promoted: 100 % of traffic after \d+m/,
     );
-    // every line is a new phase
-    const phases = phasesIn(env.out.slice(1));
-    expect(phases.filter((p, i) => p === phases[i - 1])).toEqual([]);
+    // a line for every phase, step and weight (desired and actual) it goes through, and only then
+    const where = env.out
+      .slice(1)
+      .map(
+        (line) => /^canaryrelease default\/reviews: (.*?, canary \d+%(?: \(actual \d+%\))?)/.exec(line)?.[1],
+      );
+    expect(where).toEqual([
+      'Progressing at step 1/4 (setWeight 10%), canary 0%',
+      'Progressing at step 1/4 (setWeight 10%), canary 10% (actual 0%)',
+      'Progressing at step 2/4 (analysis), canary 10%',
+      'Progressing at step 3/4 (setWeight 50%), canary 10%',
+      'Progressing at step 3/4 (setWeight 50%), canary 50% (actual 10%)',
+      'Progressing at step 4/4 (analysis), canary 50%',
+      'Promoting at step 4/4 (promote), canary 50%',
+      'Promoting at step 4/4 (promote), canary 100% (actual 50%)',
+      'Succeeded at step 4/4 (promote), canary 100%',
+    ]);
   });
 
   it('exits 1 when the controller rolls a failing canary back', async () => {
@@ -48,7 +59,7 @@ describe('canaria status NAME', () => {
     await controller(kube, failing).runUntil((s) => s.phase === 'RolledBack');
     expect(await done).toBe(1);
     expect(env.out.at(-1)).toMatch(
-      /^canaryrelease default\/reviews: RolledBack at step 2\/4 \(analysis\), canary 0%: rolled back at 10% after 2 failed analyses/,
+      /^canaryrelease default\/reviews: RolledBack at step 2\/4 \(analysis\), canary 0%(?: \(actual 10%\))?: rolled back at 10% after 2 failed analyses/,
     );
   });
 
@@ -91,10 +102,71 @@ describe('canaria status NAME', () => {
   it('rejects a timeout that is not a duration, and a release that does not exist', async () => {
     const kube = reviewsCluster(analysedSpec());
     const env = testEnv(kube);
-    expect(await runStatus('reviews', { color: false, timeout: '10' }, env)).toBe(1);
+    expect(await runStatus('reviews', { color: false, timeout: '10' }, env)).toBe(64);
     expect(env.err).toEqual(['--timeout "10" is not a duration; write it as 10m, 90s or 1h30m']);
     const missing = testEnv(kube);
-    expect(await runStatus('ratings', { color: false }, missing)).toBe(1);
+    expect(await runStatus('ratings', { color: false }, missing)).toBe(3);
     expect(missing.err[0]).toMatch(/^canaryrelease default\/ratings not found/);
+  });
+});
+
+describe('canaria status NAME after a new canary Deployment (subsets mode)', () => {
+  it('does not exit on the previous outcome: it waits for the revision deployed now', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    let answer = failing;
+    const c = controller(kube, () => answer());
+    await c.runUntil((s) => s.phase === 'RolledBack');
+    answer = healthy;
+    const before = c.status().canaryRevision ?? '';
+    // CI deploys a fixed image of the canary Deployment, then asks for the outcome at once
+    const rolled = kube.apply('Deployment', deployment('reviews-v2', 'v2', 'reviews:3'));
+    // and its pods become ready, as the kubelets would report
+    kube.apply('Deployment', {
+      ...rolled,
+      status: { ...(rolled.status as object), observedGeneration: rolled.metadata.generation },
+    });
+    const env = testEnv(kube);
+    const done = runStatus('reviews', { color: false }, env);
+    await settle();
+    let ended = false;
+    void done.then(() => (ended = true));
+    await settle();
+    expect(ended).toBe(false);
+    expect(env.out[0]).toMatch(
+      new RegExp(
+        `^canaryrelease default/reviews: waiting for the controller to take up canary revision (\\w+); the release still reports ${before} \\(RolledBack\\)$`,
+      ),
+    );
+    const expected = /revision (\w+);/.exec(env.out[0] ?? '')?.[1];
+    expect(expected).not.toBe(before);
+    // the controller sees the new Deployment and rolls it out
+    await c.runUntil((s) => s.phase === 'Succeeded' && s.canaryRevision !== before);
+    expect(await done).toBe(0);
+    expect(c.status().canaryRevision).toBe(expected);
+    expect(env.out.at(-1)).toMatch(/^canaryrelease default\/reviews: Succeeded at step 4\/4/);
+    expect(env.connections[0]?.kinds).toEqual(['CanaryRelease', 'DestinationRule', 'Deployment']);
+  });
+
+  it('waits for the --revision given, and says on timeout that the controller has not taken it up', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    await controller(kube).runUntil((s) => s.phase === 'Succeeded');
+    const env = testEnv(kube);
+    const done = runStatus('reviews', { color: false, revision: 'abc123', timeout: '5m' }, env);
+    await settle();
+    env.timers.advance(5 * 60_000);
+    expect(await done).toBe(2);
+    expect(env.err).toEqual([
+      `timed out after 5m: canaryrelease default/reviews still reports canary revision ${controller(kube).status().canaryRevision ?? ''} (Succeeded); the controller has not taken up revision abc123 yet (is it running?)`,
+    ]);
+    // with --revision nothing but releases is read
+    expect(env.connections[0]?.kinds).toBeUndefined();
+  });
+
+  it('exits 0 at once when the release already reports the revision deployed now', async () => {
+    const kube = reviewsCluster(analysedSpec());
+    await controller(kube).runUntil((s) => s.phase === 'Succeeded');
+    const env = testEnv(kube);
+    expect(await runStatus('reviews', { color: false }, env)).toBe(0);
+    expect(env.out).toHaveLength(1);
   });
 });

@@ -225,8 +225,8 @@ describe('canaria get NAME --watch', () => {
     const kube = cluster(analysing);
     const { env, done } = await watching(kube);
     kube.remove('CanaryRelease', REF);
-    expect(await done).toBe(1);
-    expect(env.err).toEqual(['canaryrelease default/reviews was deleted']);
+    expect(await done).toBe(3);
+    expect(env.err).toEqual(['canaryrelease default/reviews was deleted before it settled']);
   });
 
   it('prints each version of the object with -o json', async () => {

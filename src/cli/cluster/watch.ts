@@ -92,6 +92,8 @@ export async function watchRelease(
   flags: ClusterFlags,
   env: ClusterEnv,
   timeoutMs: number | undefined,
+  /** The --timeout as given, for the message; timeoutMs is what is left of it after connecting. */
+  asked: number | undefined = timeoutMs,
 ): Promise<number> {
   const format = outputFormat(flags);
   const style = styleOf(flags, env);
@@ -112,5 +114,5 @@ export async function watchRelease(
       last = text;
     },
   });
-  return exitCodeOfFollow(end, env, timeoutMs);
+  return exitCodeOfFollow(end, env, asked);
 }

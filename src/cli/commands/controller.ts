@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadControllerConfig, SETTINGS, type SettingName } from '../../controller/config.js';
-import { runController } from '../../controller/run.js';
+import { EXIT } from '../exit-codes.js';
 
 /** `canaria controller`: the controller itself, as the container image runs it. */
 export function registerController(program: Command): void {
@@ -24,11 +24,13 @@ export function registerController(program: Command): void {
     } catch (err) {
       if (err instanceof ConfigError) {
         console.error(err.message);
-        process.exitCode = 2;
+        process.exitCode = EXIT.usage;
         return;
       }
       throw err;
     }
-    process.exitCode = await runController(config);
+    // the controller and the Kubernetes client load only when the controller runs
+    const { startController } = await import('./controller-start.js');
+    process.exitCode = await startController(config);
   });
 }

@@ -3,12 +3,15 @@ import { loadCluster } from '../../sim/cluster.js';
 import { DEMO_CASES, type DemoCase } from '../../sim/demo.js';
 import { paint, renderEntry, renderProgress, renderSummary } from '../../sim/render.js';
 import { simulate } from '../../sim/simulate.js';
+import { colorWanted } from '../color.js';
 
 /** Where the demo writes; a TTY gets the live progress line. */
 export interface DemoOutput {
   write(text: string): void;
   error(text: string): void;
   isTTY: boolean;
+  /** Colours when no flag says otherwise (NO_COLOR, FORCE_COLOR); a terminal's when absent. */
+  colors?: boolean;
 }
 
 export interface DemoOptions {
@@ -30,7 +33,7 @@ export async function runDemo(
   out: DemoOutput,
   cases: readonly DemoCase[] = DEMO_CASES,
 ): Promise<number> {
-  const style = { color: options.color && out.isTTY };
+  const style = { color: options.color && (out.colors ?? out.isTTY) };
   // a terminal gets a progress line that updates in place; pacing lets a person follow it
   const live = out.isTTY;
   const paced = live && !options.fast;
@@ -89,6 +92,7 @@ export function registerDemo(program: Command): void {
           write: (text) => process.stdout.write(text),
           error: (text) => process.stderr.write(text),
           isTTY: process.stdout.isTTY,
+          colors: colorWanted(process.stdout, process.env),
         },
       );
     });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { clusterCommands } from '../cluster/index.js';
+import { registerCompletion } from './completion.js';
 import { registerController } from './controller.js';
 import { registerDemo } from './demo.js';
 import { registerLint } from './lint.js';
@@ -16,4 +17,5 @@ export const commands: RegisterCommand[] = [
   registerRouteTest,
   registerSimulate,
   ...clusterCommands(),
+  registerCompletion,
 ];

@@ -112,13 +112,13 @@ describe('canaria simulate: bad input names the file, the field and the fix', ()
     const t = testIo({
       'bad.yaml': 'faults:\n  - {at: 10, revision: v2, errorRate: 0.2}\nrevisions:\n  v9: {}\n',
     });
-    expect(await runSimulate({ file: [release], scenario: 'bad.yaml' }, t.io)).toBe(1);
+    expect(await runSimulate({ file: [release], scenario: 'bad.yaml' }, t.io)).toBe(64);
     expect(t.err).toEqual(['bad.yaml: faults[0].at: at must be a duration such as 10m (units ms, s, m, h)']);
   });
 
   it('rejects revisions the release does not have', async () => {
     const t = testIo({ 'typo.yaml': 'faults:\n  - {at: 10m, revision: v22, errorRate: 0.2}\n' });
-    expect(await runSimulate({ file: [release], scenario: 'typo.yaml' }, t.io)).toBe(1);
+    expect(await runSimulate({ file: [release], scenario: 'typo.yaml' }, t.io)).toBe(64);
     expect(t.err).toEqual([
       'typo.yaml: faults[0].revision: the release has no revision or subset "v22"; known: v1, v2',
     ]);
@@ -126,11 +126,30 @@ describe('canaria simulate: bad input names the file, the field and the fix', ()
 
   it('rejects a bad seed, an unknown phase and a missing file', async () => {
     const t = testIo();
-    expect(await runSimulate({ file: [release], seed: 'x' }, t.io)).toBe(1);
-    expect(await runSimulate({ file: [release], expect: 'Done' }, t.io)).toBe(1);
-    expect(await runSimulate({ file: ['/nonexistent/release.yaml'] }, t.io)).toBe(1);
+    // usage errors (64), not the 1 of a release that ended other than expected
+    expect(await runSimulate({ file: [release], seed: 'x' }, t.io)).toBe(64);
+    expect(await runSimulate({ file: [release], expect: 'Done' }, t.io)).toBe(64);
+    expect(await runSimulate({ file: ['/nonexistent/release.yaml'] }, t.io)).toBe(64);
     expect(t.err[0]).toBe('--seed "x" must be a whole number >= 0, e.g. --seed 7');
     expect(t.err[1]).toMatch(/^--expect "Done" is not a phase; use one of Initializing, Progressing/);
     expect(t.err[2]).toMatch(/^\/nonexistent\/release.yaml: cannot read the file/);
+  });
+});
+
+describe('canaria simulate: exit codes a CI job can branch on', () => {
+  it('exits 1, not 0, for a release that ends Failed on its configuration, unless --expect Failed', async () => {
+    const text = await readFile(release, 'utf8');
+    // the template does not exist: the controller reports ConfigValid False and the phase Failed
+    const broken = text.replace('name: latency-p99', 'name: latency-p999');
+    expect(broken).not.toBe(text);
+    const t = testIo({ 'broken.yaml': broken });
+    expect(await runSimulate({ file: ['broken.yaml'] }, t.io)).toBe(1);
+    expect(t.out.join('\n')).toMatch(/^outcome {2}Failed/m);
+    expect(t.err.at(-1)).toBe(
+      'the release ended Failed: its configuration is invalid (the timeline says why); fix it and simulate again',
+    );
+    expect(
+      await runSimulate({ file: ['broken.yaml'], expect: 'Failed' }, testIo({ 'broken.yaml': broken }).io),
+    ).toBe(0);
   });
 });

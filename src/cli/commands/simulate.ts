@@ -7,6 +7,8 @@ import { renderEntry, renderSummary, type Style } from '../../sim/render.js';
 import { renderReport } from '../../sim/report.js';
 import { defaultScenario, parseScenario, type Scenario } from '../../sim/scenario.js';
 import { checkScenarioNames, simulate } from '../../sim/simulate.js';
+import { colorWanted } from '../color.js';
+import { EXIT } from '../exit-codes.js';
 import { processIo, type CommandIo } from '../io.js';
 import type { RegisterCommand } from './index.js';
 
@@ -49,28 +51,39 @@ async function readScenario(
 
 /** Simulates the release in the files under the scenario; returns the exit code. */
 export async function runSimulate(options: SimulateOptions, io: SimulateIo): Promise<number> {
-  const fail = (lines: readonly string[]) => {
+  const fail = (lines: readonly string[], code: number = EXIT.failed) => {
     for (const line of lines) io.stderr(line);
-    return 1;
+    return code;
   };
   const seed = Number(options.seed ?? '1');
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    return fail([`--seed "${options.seed ?? ''}" must be a whole number >= 0, e.g. --seed 7`]);
+    return fail([`--seed "${options.seed ?? ''}" must be a whole number >= 0, e.g. --seed 7`], EXIT.usage);
   }
   if (options.expect !== undefined && !(PHASES as readonly string[]).includes(options.expect)) {
-    return fail([`--expect "${options.expect}" is not a phase; use one of ${PHASES.join(', ')}`]);
+    return fail([`--expect "${options.expect}" is not a phase; use one of ${PHASES.join(', ')}`], EXIT.usage);
   }
   const { manifests, problems } = await loadManifestFiles(options.file, (f) => io.readFile(f));
-  if (problems.length) return fail(problems.map((p) => `${where(p)}: ${p.message}`));
+  if (problems.length)
+    return fail(
+      problems.map((p) => `${where(p)}: ${p.message}`),
+      EXIT.usage,
+    );
   const loaded = loadCluster(manifests);
-  if (!loaded.ok) return fail(loaded.problems.map((p) => `${where(p)}: ${p.message}`));
+  if (!loaded.ok)
+    return fail(
+      loaded.problems.map((p) => `${where(p)}: ${p.message}`),
+      EXIT.usage,
+    );
   const cluster = loaded.value;
   const read = await readScenario(options.scenario, io);
-  if (!read.ok) return fail(read.errors);
+  if (!read.ok) return fail(read.errors, EXIT.usage);
   const unknown = checkScenarioNames(read.scenario, cluster);
   if (unknown.length) {
     const file = options.scenario ?? 'scenario';
-    return fail(unknown.map((i) => `${file}: ${i.path}: ${i.message}`));
+    return fail(
+      unknown.map((i) => `${file}: ${i.path}: ${i.message}`),
+      EXIT.usage,
+    );
   }
 
   const names = { stable: cluster.stable.revision, canary: cluster.canary.revision };
@@ -87,12 +100,19 @@ export async function runSimulate(options: SimulateOptions, io: SimulateIo): Pro
     // stdout stays pure JSON under --json
     io.stderr(`report written to ${options.report}`);
   }
-  if (options.expect !== undefined && result.outcome !== (options.expect as Phase)) {
+  if (options.expect !== undefined) {
+    if (result.outcome === (options.expect as Phase)) return EXIT.ok;
     return fail([
       `expected the release to end ${options.expect}, it ended ${result.outcome ?? 'without a phase'}`,
     ]);
   }
-  return 0;
+  // a release that ends Failed never ran: its configuration is invalid, whatever the traffic
+  if (result.outcome === 'Failed') {
+    return fail([
+      'the release ended Failed: its configuration is invalid (the timeline says why); fix it and simulate again',
+    ]);
+  }
+  return EXIT.ok;
 }
 
 export const registerSimulate: RegisterCommand = (program: Command) => {
@@ -115,7 +135,7 @@ export const registerSimulate: RegisterCommand = (program: Command) => {
       process.exitCode = await runSimulate(options, {
         ...processIo,
         writeFile: (path, text) => writeFile(path, text, 'utf8'),
-        style: { color: options.color && process.stdout.isTTY },
+        style: { color: options.color && colorWanted(process.stdout, process.env) },
       });
     });
 };

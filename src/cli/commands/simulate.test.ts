@@ -44,15 +44,21 @@ describe('canaria simulate on the examples', () => {
     const result = await simulateJson({ file: [release], scenario: example('healthy.yaml') });
     expect(result.outcome).toBe('Succeeded');
     expect([...new Set(result.weights.map((w) => w.actual))]).toEqual([0, 5, 10, 25, 50, 100]);
+    // as the file says: only the first step holds, for a minute or two, until the canary has served enough
+    const holds = result.timeline.filter((e) => e.decision.action === 'Hold');
+    expect(holds.map((e) => e.step)).toEqual([1]);
+    expect(holds[0]!.lastAtMs).toBeLessThan(3 * 60_000);
   });
 
   it('fault-at-10m.yaml: rolled back after the fault starts, at the weight it had reached', async () => {
     const result = await simulateJson({ file: [release], scenario: example('fault-at-10m.yaml') });
     expect(result.outcome).toBe('RolledBack');
     const rollback = result.timeline.at(-1)!;
+    // as the file says: within about a minute of the fault, at once, at 25 %
     expect(rollback.atMs).toBeGreaterThan(10 * 60_000);
+    expect(rollback.atMs).toBeLessThan(12 * 60_000);
     expect(rollback.decision.message).toMatch(
-      /^rolled back at (10|25)% over \d+m.*error-ratio Fail: .*e-value \S+ >= 100/,
+      /^rolled back at 25% over \d+m.*error-ratio Fail: .*e-value \S+ >= 100/,
     );
     // before the fault no analysis failed twice in a row
     expect(result.timeline.filter((e) => e.decision.action === 'Rollback')).toHaveLength(1);

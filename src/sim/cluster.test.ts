@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { parseManifests, type Manifest } from '../istio/manifests.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 import { defaultTemplates, loadCluster, unsimulatableMetrics } from './cluster.js';
+import { relativeReviews } from '../../test/builders/sim.js';
 import { reviewsObjects } from './demo.js';
 
 const EXAMPLE = new URL('../../examples/scenarios/reviews-release.yaml', import.meta.url);
@@ -135,7 +136,7 @@ describe('loadCluster: the release file in an in-memory cluster', () => {
   });
 
   it('names the metrics it cannot simulate, with where the release names them', () => {
-    const [release, vs, dr] = reviewsObjects('v2');
+    const [release, vs, dr] = relativeReviews();
     const spec = release!.spec as { analysis: { metrics: unknown[]; templates?: unknown[] } };
     spec.analysis.metrics.push(
       { name: 'custom', type: 'promql', query: 'vector(1)', judge: { type: 'threshold', max: 2 } },
@@ -154,7 +155,10 @@ describe('loadCluster: the release file in an in-memory cluster', () => {
     expect(issues[2]?.message).toMatch(
       /^latencyThresholdMs 300 is not a bucket bound .*use one of .*250, 500/,
     );
-    const plain = loadCluster(asFile(reviewsObjects('v2')));
-    expect(plain.ok && unsimulatableMetrics(plain.value)).toEqual([]);
+    // the demo's release, on the shipped templates, and one with metrics in place: nothing to refuse
+    for (const objects of [reviewsObjects('v2'), relativeReviews()]) {
+      const plain = loadCluster(asFile(objects));
+      expect(plain.ok && unsimulatableMetrics(plain.value)).toEqual([]);
+    }
   });
 });

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifests } from '../istio/manifests.js';
 import { loadCluster } from './cluster.js';
-import { DEMO_CASES, reviewsObjects } from './demo.js';
+import { asManifests, relativeReviews } from '../../test/builders/sim.js';
+import { DEMO_CASES } from './demo.js';
 import { renderReport } from './report.js';
 import { parseScenario, scenarioSpec, type ScenarioInput } from './scenario.js';
 import { simulate, type SimulationResult } from './simulate.js';
@@ -30,13 +31,11 @@ async function abWithFault(): Promise<SimulationResult> {
   return simulate(loaded.value, parsed.value, { seed: 3 });
 }
 
-/** The demo's relative judges (minSamples 100) at low traffic: the requests chart's case. */
+/** The demo release with relative judges (minSamples 100) at low traffic: the requests chart's case. */
 async function lowTraffic(
   scenario: ScenarioInput = { maxDuration: '12m', traffic: { requestsPerSecond: 0.5 } },
 ) {
-  const loaded = loadCluster(
-    reviewsObjects('v2').map((doc) => ({ file: 'r.yaml', doc, line: () => undefined })),
-  );
+  const loaded = loadCluster(asManifests(relativeReviews()));
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return simulate(loaded.value, scenarioSpec.parse(scenario), { seed: 1 });
 }

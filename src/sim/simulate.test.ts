@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseManifests, type Manifest } from '../istio/manifests.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 import { loadCluster, type SimulatedCluster } from './cluster.js';
+import { RELATIVE_ANALYSIS, relativeReviews, reviewsWith } from '../../test/builders/sim.js';
 import { DEMO_CASES, reviewsObjects } from './demo.js';
 import { renderEntry, renderSummary } from './render.js';
 import { scenarioSpec, type ScenarioInput } from './scenario.js';
@@ -22,14 +23,6 @@ function cluster(objects: readonly KubeObject[] = reviewsObjects('v2')): Simulat
   const loaded = loadCluster(manifests(objects));
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return loaded.value;
-}
-
-/** The demo's reviews release with its spec changed by `edit`. */
-function reviewsWith(edit: (spec: Record<string, unknown>) => void, canary = 'v2'): KubeObject[] {
-  const [release, ...rest] = reviewsObjects(canary);
-  const copy = structuredClone(release!);
-  edit(copy.spec as Record<string, unknown>);
-  return [copy, ...rest];
 }
 
 const run = (objects: readonly KubeObject[], scenario: ScenarioInput, seed = 1): Promise<SimulationResult> =>
@@ -175,17 +168,18 @@ describe('simulate: the real reconciler on a virtual clock', () => {
   });
 });
 
-/** The demo release judged by the sequential judge, as the shipped error-ratio template does. */
-const sequentialReviews = (edit: (spec: Record<string, unknown>) => void = () => undefined) =>
+/** A sequential error ratio (as the shipped template) beside a relative p99 latency, written in place. */
+const sequentialReviews = () =>
   reviewsWith((spec) => {
-    const analysis = spec.analysis as { metrics: { name: string; judge: unknown }[] };
-    analysis.metrics[0]!.judge = { type: 'sequential', tolerance: 0.25 };
-    edit(spec);
+    const analysis = structuredClone(RELATIVE_ANALYSIS);
+    (analysis.metrics[0] as { judge: unknown }).judge = { type: 'sequential', tolerance: 0.25 };
+    spec.analysis = analysis;
   });
 
 describe('simulate: the timeline', () => {
   it('folds a run of holds into one line with its count, and never repeats earlier decisions', async () => {
-    const result = await run(reviewsObjects('v2'), {
+    // judges over the step window, short of minSamples all along: every analysis is Inconclusive
+    const result = await run(relativeReviews(), {
       maxDuration: '20m',
       traffic: { requestsPerSecond: 0.3 },
     });

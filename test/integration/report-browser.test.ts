@@ -12,10 +12,10 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifests } from '../../src/istio/manifests.js';
 import { loadCluster } from '../../src/sim/cluster.js';
-import { reviewsObjects } from '../../src/sim/demo.js';
 import { renderReport } from '../../src/sim/report.js';
 import { parseScenario, scenarioSpec } from '../../src/sim/scenario.js';
 import { simulate, type SimulationResult } from '../../src/sim/simulate.js';
+import { asManifests, relativeReviews } from '../builders/sim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -78,13 +78,11 @@ async function abReport(): Promise<SimulationResult> {
 }
 
 /**
- * The demo release (relative judges, minSamples 100) at 10 requests per second: at 10 % the canary
+ * The demo release with relative judges (minSamples 100) at 10 requests per second: at 10 % the canary
  * serves about 60 requests a minute, short of minSamples in the first analysis; then a fault.
  */
 async function lowTrafficReport(): Promise<SimulationResult> {
-  const loaded = loadCluster(
-    reviewsObjects('v2').map((doc) => ({ file: 'reviews.yaml', doc, line: () => undefined })),
-  );
+  const loaded = loadCluster(asManifests(relativeReviews()));
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   const scenario = scenarioSpec.parse({
     maxDuration: '20m',

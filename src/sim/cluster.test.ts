@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseManifests, type Manifest } from '../istio/manifests.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
-import { defaultTemplates, loadCluster } from './cluster.js';
+import { defaultTemplates, loadCluster, unsimulatableMetrics } from './cluster.js';
+import { relativeReviews } from '../../test/builders/sim.js';
 import { reviewsObjects } from './demo.js';
 
 const EXAMPLE = new URL('../../examples/scenarios/reviews-release.yaml', import.meta.url);
+const MANAGED = new URL('../../examples/managed-podinfo.yaml', import.meta.url);
 
 /** The objects as one multi-document file, so problems can point at lines. */
 const fileText = (objects: readonly KubeObject[]): string => objects.map((o) => stringify(o)).join('---\n');
@@ -69,9 +71,6 @@ describe('loadCluster: the release file in an in-memory cluster', () => {
         message: 'no CanaryRelease found; add one (apiVersion: canaria.dev/v1alpha1, kind: CanaryRelease)',
       },
     ]);
-    expect(problems([release!, release!, vs!, dr!])[0]?.message).toMatch(
-      /^2 CanaryReleases found; simulate one at a time/,
-    );
     expect(problems([release!, dr!])).toEqual([
       {
         file: 'release.yaml',
@@ -88,13 +87,78 @@ describe('loadCluster: the release file in an in-memory cluster', () => {
     );
     const lines = fileText([broken, vs!, dr!]).split('\n');
     expect(problem?.line).toBe(lines.findIndex((l) => l.includes('setWeight: 150')) + 1);
+  });
 
-    const managed = structuredClone(release!);
-    const spec = managed.spec as Record<string, unknown>;
-    delete spec.subsets;
-    spec.targetRef = { name: 'reviews' };
-    expect(problems([managed, vs!, dr!])[0]?.message).toMatch(
-      /^spec.targetRef: managed mode cannot be simulated yet/,
+  it('picks one release of several with --release, by name or namespace/name, and names the others', () => {
+    const [release, vs, dr] = reviewsObjects('v2');
+    const other = structuredClone(release!);
+    other.metadata = { name: 'ratings', namespace: 'default' };
+    const both = asFile([release!, other, vs!, dr!]);
+    const several = loadCluster(both);
+    expect(several.ok ? [] : several.problems.map((p) => p.message)).toEqual([
+      '2 CanaryReleases found (default/reviews, default/ratings); pick one with --release NAME, e.g. --release default/reviews',
+    ]);
+    for (const name of ['reviews', 'default/reviews']) {
+      const picked = loadCluster(both, { release: name });
+      if (!picked.ok) throw new Error(JSON.stringify(picked.problems));
+      expect(picked.value.release).toEqual({ namespace: 'default', name: 'reviews' });
+      // only the picked release is in the simulated cluster: the other would claim the same route
+      expect(picked.value.kube.list('CanaryRelease').map((r) => r.metadata.name)).toEqual(['reviews']);
+    }
+    const missing = loadCluster(both, { release: 'details' });
+    expect(missing.ok ? [] : missing.problems.map((p) => p.message)).toEqual([
+      '--release details: no CanaryRelease of that name in the files; they have default/reviews, default/ratings',
+    ]);
+  });
+
+  it('loads a managed release: the user’s Deployment, no made-up ones, the canary by its pods’ label', () => {
+    const loaded = loadCluster(
+      parseManifests('managed-podinfo.yaml', readFileSync(MANAGED, 'utf8')).manifests,
     );
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    expect(loaded.value.mode).toBe('managed');
+    expect(loaded.value.target).toEqual({ namespace: 'default', name: 'podinfo' });
+    expect(loaded.value.canary).toEqual({ subset: 'canary', revision: 'canary' });
+    expect(loaded.value.kube.list('Deployment').map((d) => d.metadata.name)).toEqual(['podinfo']);
+    expect(loaded.value.metrics.map((m) => `${m.name} ${m.judge.type}`)).toEqual([
+      'error-ratio sequential',
+      'latency-p99 relative',
+    ]);
+
+    const withoutTarget = parseManifests(
+      'managed-podinfo.yaml',
+      readFileSync(MANAGED, 'utf8'),
+    ).manifests.filter((m) => (m.doc as KubeObject).kind !== 'Deployment');
+    const refused = loadCluster(withoutTarget);
+    expect(refused.ok ? [] : refused.problems.map((p) => p.message)).toEqual([
+      'spec.targetRef.name: Deployment "podinfo" (namespace default) is not in the files; add it, the simulator sets up its primary copy from it and runs your change of it as the canary',
+    ]);
+  });
+
+  it('names the metrics it cannot simulate, with where the release names them', () => {
+    const [release, vs, dr] = relativeReviews();
+    const spec = release!.spec as { analysis: { metrics: unknown[]; templates?: unknown[] } };
+    spec.analysis.metrics.push(
+      { name: 'custom', type: 'promql', query: 'vector(1)', judge: { type: 'threshold', max: 2 } },
+      { name: 'slow', type: 'slowRatio', latencyThresholdMs: 300, judge: { type: 'sequential' } },
+    );
+    spec.analysis.templates = [{ name: 'upstream-failures', kind: 'ClusterAnalysisTemplate' }];
+    const loaded = loadCluster(asFile([release!, vs!, dr!]));
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const issues = unsimulatableMetrics(loaded.value);
+    expect(issues.map((i) => i.path)).toEqual([
+      'spec.analysis.templates[0] (ClusterAnalysisTemplate upstream-failures): metric "upstream-failures"',
+      'spec.analysis.metrics[2]: metric "custom"',
+      'spec.analysis.metrics[3]: metric "slow"',
+    ]);
+    expect(issues[0]?.message).toMatch(/^custom PromQL cannot be simulated/);
+    expect(issues[2]?.message).toMatch(
+      /^latencyThresholdMs 300 is not a bucket bound .*use one of .*250, 500/,
+    );
+    // the demo's release, on the shipped templates, and one with metrics in place: nothing to refuse
+    for (const objects of [reviewsObjects('v2'), relativeReviews()]) {
+      const plain = loadCluster(asFile(objects));
+      expect(plain.ok && unsimulatableMetrics(plain.value)).toEqual([]);
+    }
   });
 });

@@ -1,8 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
+import { resolveMetrics } from '../analysis/resolve.js';
+import type { ResolvedMetric } from '../analysis/types.js';
 import type { CanaryReleaseSpec } from '../api/canary-release.js';
-import { parseCanaryRelease } from '../api/validation.js';
-import { reportedRevision } from '../controller/observe.js';
+import { parseCanaryRelease, type ValidationIssue } from '../api/validation.js';
+import { reportedRevision, templateCatalog } from '../controller/observe.js';
+import { destinationRule as destinationRuleSchema, type DestinationRule } from '../istio/types.js';
+import type { RevisionLabel } from '../metrics/request-stats.js';
+import { ISTIO_LATENCY_BUCKETS_MS } from './histogram.js';
 import { istioResources, type Manifest, type ManifestProblem } from '../istio/manifests.js';
 import type { PathSegments } from '../istio/validate.js';
 import { MemoryKube } from '../kube/memory.js';
@@ -13,12 +18,29 @@ import type { ServiceTargets } from './traffic.js';
 export interface SimulatedCluster {
   kube: MemoryKube;
   release: Ref;
+  /** The file the CanaryRelease came from, for messages. */
+  file: string;
   spec: CanaryReleaseSpec;
+  /** Subsets mode: one Deployment per version. Managed: the user's Deployment and canaria's primary copy. */
+  mode: 'subsets' | 'managed';
   virtualService: Ref;
+  destinationRule: Ref;
+  /** Managed mode: the user's Deployment, which runs the canary. */
+  target?: Ref;
   service: ServiceTargets;
-  /** Subset and reported revision value of each side. */
+  /**
+   * Subset and reported revision value of each side. In managed mode the primary's value is the
+   * revision canaria gives it, known once the simulation has set the primary up.
+   */
   stable: { subset: string; revision: string };
   canary: { subset: string; revision: string };
+  /** The metrics the release is analysed with, its templates resolved. */
+  metrics: ResolvedMetric[];
+}
+
+export interface LoadOptions {
+  /** Which CanaryRelease to simulate when the files hold several: `name` or `namespace/name`. */
+  release?: string;
 }
 
 export type Loaded<T> = { ok: true; value: T } | { ok: false; problems: ManifestProblem[] };
@@ -44,48 +66,159 @@ function segments(path: string): PathSegments {
 const isKind = (kind: unknown): kind is Kind =>
   typeof kind === 'string' && (ALL_KINDS as string[]).includes(kind);
 
-/** Deployments in the simulation run their pods: ready, at their wanted replica count. */
-function ready(d: Deployment): Deployment {
+/** The status the deployment controller gives a Deployment whose pods all run: ready at its replica count. */
+function readyStatus(d: Deployment): NonNullable<Deployment['status']> {
   const replicas = d.spec?.replicas ?? 1;
   return {
-    ...d,
-    status: {
-      observedGeneration: 1,
-      replicas,
-      updatedReplicas: replicas,
-      readyReplicas: replicas,
-      availableReplicas: replicas,
-    },
+    observedGeneration: d.metadata.generation ?? 1,
+    replicas,
+    updatedReplicas: replicas,
+    readyReplicas: replicas,
+    availableReplicas: replicas,
   };
+}
+
+/** Deployments in the simulation run their pods: ready, at their wanted replica count. */
+function ready(d: Deployment): Deployment {
+  return { ...d, status: readyStatus(d) };
+}
+
+/**
+ * Plays the deployment controller: every Deployment's status catches up with its spec at once (new
+ * pods are ready the moment they are wanted). Returns whether anything changed.
+ */
+export function rollOutDeployments(kube: MemoryKube): boolean {
+  let changed = false;
+  for (const object of kube.list('Deployment')) {
+    const d = object as Deployment;
+    const status = readyStatus(d);
+    if (JSON.stringify(d.status) === JSON.stringify(status)) continue;
+    kube.apply('Deployment', { ...d, status });
+    changed = true;
+  }
+  return changed;
 }
 
 const matches = (labels: Record<string, string> | undefined, wanted: Record<string, string>): boolean =>
   Object.entries(wanted).every(([k, v]) => labels?.[k] === v);
 
 /**
- * Puts the release file's objects into an in-memory cluster: the CanaryRelease, its VirtualService and
- * DestinationRule, Deployments (made up from the subsets' labels where the files have none, all
- * ready), and analysis templates (the files' own, over the defaults).
+ * Which revision value Istio reports for each subset of the DestinationRule, from the Deployments
+ * whose pods carry the subset's labels and run (a Deployment scaled to zero has no pods to answer).
  */
-export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedCluster> {
+export function subsetRevisions(
+  kube: MemoryKube,
+  destinationRule: Ref,
+  label: RevisionLabel,
+): Map<string, string> {
+  const parsed = destinationRuleSchema.safeParse(kube.get('DestinationRule', destinationRule));
+  const revisions = new Map<string, string>();
+  if (!parsed.success) return revisions;
+  const running = (kube.list('Deployment', destinationRule.namespace) as Deployment[])
+    .filter((d) => (d.spec?.replicas ?? 1) > 0)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  for (const subset of parsed.data.spec.subsets ?? []) {
+    const deployment = running.find((d) => matches(d.spec?.template?.metadata?.labels, subset.labels ?? {}));
+    const revision = deployment && reportedRevision(deployment, label);
+    if (revision !== undefined) revisions.set(subset.name, revision);
+  }
+  return revisions;
+}
+
+/** The metrics the release names, resolved from the cluster's templates as the controller would. */
+function releaseMetrics(kube: MemoryKube, namespace: string, spec: CanaryReleaseSpec): ResolvedMetric[] {
+  return resolveMetrics(spec.analysis, templateCatalog(kube, namespace).catalog).metrics;
+}
+
+/**
+ * Metrics the simulated mesh cannot measure: custom PromQL (there is no Prometheus to run it) and a
+ * slow-request bound that is not a bucket bound of Istio's histogram. Each would answer an Error,
+ * which holds the release until the simulation's time limit; better to say so before it runs.
+ */
+export function unsimulatableMetrics(cluster: SimulatedCluster): ValidationIssue[] {
+  const analysis = cluster.spec.analysis;
+  /** Where the metric is named: its place in spec.analysis.metrics, or the template reference. */
+  const placeOf = (metric: ResolvedMetric): string => {
+    if (metric.source === 'inline') {
+      return `spec.analysis.metrics[${analysis?.metrics?.findIndex((m) => m.name === metric.name) ?? 0}]`;
+    }
+    const i = analysis?.templates?.findIndex((t) => metric.source === `${t.kind} ${t.name}`) ?? -1;
+    return `spec.analysis.templates[${Math.max(i, 0)}] (${metric.source})`;
+  };
+  return cluster.metrics.flatMap((metric): ValidationIssue[] => {
+    const where = `${placeOf(metric)}: metric "${metric.name}"`;
+    if (metric.type === 'promql') {
+      return [
+        {
+          path: where,
+          message:
+            'custom PromQL cannot be simulated (there is no Prometheus behind the simulated mesh); the simulator measures errorRatio, successRate, slowRatio and latencyQuantile. Simulate the release without it (remove it from spec.analysis or its template) and try the query on a real Prometheus',
+        },
+      ];
+    }
+    if (metric.type === 'slowRatio' && !ISTIO_LATENCY_BUCKETS_MS.includes(metric.latencyThresholdMs ?? NaN)) {
+      return [
+        {
+          path: where,
+          message: `latencyThresholdMs ${metric.latencyThresholdMs ?? '(unset)'} is not a bucket bound of istio_request_duration_milliseconds, so it cannot be measured (in the simulation or in Prometheus); use one of ${ISTIO_LATENCY_BUCKETS_MS.join(', ')}`,
+        },
+      ];
+    }
+    return [];
+  });
+}
+
+const releaseName = (m: Manifest): string => {
+  const metadata = (m.doc as { metadata?: { name?: unknown; namespace?: unknown } }).metadata;
+  const name = typeof metadata?.name === 'string' ? metadata.name : '(unnamed)';
+  return typeof metadata?.namespace === 'string' ? `${metadata.namespace}/${name}` : name;
+};
+
+/** The CanaryRelease to simulate: the only one, or the one `--release` names. */
+function pickRelease(manifests: readonly Manifest[], wanted: string | undefined): Loaded<Manifest> {
+  const files = [...new Set(manifests.map((m) => m.file))].join(', ') || 'the files';
+  const releases = manifests.filter((m) => (m.doc as { kind?: unknown } | null)?.kind === 'CanaryRelease');
+  const fail = (message: string): Loaded<Manifest> => ({ ok: false, problems: [{ file: files, message }] });
+  if (!releases.length) {
+    return fail('no CanaryRelease found; add one (apiVersion: canaria.dev/v1alpha1, kind: CanaryRelease)');
+  }
+  const names = releases.map(releaseName);
+  if (wanted === undefined) {
+    const [only] = releases;
+    if (only && releases.length === 1) return { ok: true, value: only };
+    return fail(
+      `${releases.length} CanaryReleases found (${names.join(', ')}); pick one with --release NAME, e.g. --release ${names[0] ?? ''}`,
+    );
+  }
+  const picked = releases.filter((_, i) => {
+    const name = names[i] ?? '';
+    return wanted.includes('/')
+      ? name === wanted || `default/${name}` === wanted
+      : name.split('/').at(-1) === wanted;
+  });
+  const [one] = picked;
+  if (one && picked.length === 1) return { ok: true, value: one };
+  return fail(
+    picked.length
+      ? `--release ${wanted}: ${picked.length} CanaryReleases of that name (${picked.map(releaseName).join(', ')}); name one as namespace/name`
+      : `--release ${wanted}: no CanaryRelease of that name in the files; they have ${names.join(', ')}`,
+  );
+}
+
+/**
+ * Puts the release file's objects into an in-memory cluster: the CanaryRelease, its VirtualService and
+ * DestinationRule, Deployments (in subsets mode made up from the subsets' labels where the files have
+ * none; all ready), and analysis templates (the files' own, over the defaults).
+ */
+export function loadCluster(
+  manifests: readonly Manifest[],
+  options: LoadOptions = {},
+): Loaded<SimulatedCluster> {
   const problem = (file: string, message: string, line?: number): ManifestProblem =>
     line === undefined ? { file, message } : { file, message, line };
-  const releases = manifests.filter((m) => (m.doc as { kind?: unknown } | null)?.kind === 'CanaryRelease');
-  const [releaseManifest] = releases;
-  if (!releaseManifest || releases.length > 1) {
-    const files = [...new Set(manifests.map((m) => m.file))].join(', ') || 'the files';
-    return {
-      ok: false,
-      problems: [
-        problem(
-          files,
-          releaseManifest
-            ? `${releases.length} CanaryReleases found; simulate one at a time (put the others in another file)`
-            : 'no CanaryRelease found; add one (apiVersion: canaria.dev/v1alpha1, kind: CanaryRelease)',
-        ),
-      ],
-    };
-  }
+  const picked = pickRelease(manifests, options.release);
+  if (!picked.ok) return picked;
+  const releaseManifest = picked.value;
   const parsed = parseCanaryRelease(releaseManifest.doc);
   if (!parsed.ok) {
     return {
@@ -98,17 +231,7 @@ export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedClu
   const { spec, metadata } = parsed.value;
   const namespace = metadata.namespace ?? 'default';
   const release = { namespace, name: metadata.name };
-  if (!spec.subsets) {
-    return {
-      ok: false,
-      problems: [
-        problem(
-          releaseManifest.file,
-          'spec.targetRef: managed mode cannot be simulated yet; simulate the policy in subsets mode (spec.subsets: {})',
-        ),
-      ],
-    };
-  }
+  const mode = spec.targetRef ? 'managed' : 'subsets';
 
   const istio = istioResources(manifests);
   if (istio.problems.length) return { ok: false, problems: istio.problems };
@@ -132,11 +255,31 @@ export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedClu
     missing.push(
       problem(
         releaseManifest.file,
-        `spec.trafficRouting.istio.destinationRule.name: DestinationRule "${routing.destinationRule.name}" (namespace ${namespace}) is not in the files; add it, its subsets say which pods are which revision`,
+        `spec.trafficRouting.istio.destinationRule.name: DestinationRule "${routing.destinationRule.name}" (namespace ${namespace}) is not in the files; add it, ${mode === 'managed' ? 'canaria points its subsets at the primary and at your Deployment' : 'its subsets say which pods are which revision'}`,
       ),
     );
   }
-  if (!vs || !dr) return { ok: false, problems: missing };
+  const targetName = spec.targetRef?.name;
+  const targetDoc =
+    targetName === undefined
+      ? undefined
+      : manifests.find((m) => {
+          const d = m.doc as Partial<KubeObject> | null;
+          return (
+            d?.kind === 'Deployment' &&
+            d.metadata?.name === targetName &&
+            (d.metadata.namespace ?? namespace) === namespace
+          );
+        });
+  if (targetName !== undefined && !targetDoc) {
+    missing.push(
+      problem(
+        releaseManifest.file,
+        `spec.targetRef.name: Deployment "${targetName}" (namespace ${namespace}) is not in the files; add it, the simulator sets up its primary copy from it and runs your change of it as the canary`,
+      ),
+    );
+  }
+  if (!vs || !dr || missing.length) return { ok: false, problems: missing };
 
   const kube = new MemoryKube();
   for (const template of defaultTemplates()) kube.apply('ClusterAnalysisTemplate', template);
@@ -144,6 +287,8 @@ export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedClu
     const object = m.doc as KubeObject;
     const kind: unknown = object.kind;
     if (!isKind(kind) || typeof object.metadata !== 'object') continue;
+    // the other releases of the files stay out: they would claim the same routes
+    if (kind === 'CanaryRelease' && m !== releaseManifest) continue;
     const namespaced = kind !== 'ClusterAnalysisTemplate';
     const placed: KubeObject = namespaced
       ? { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? namespace } }
@@ -154,16 +299,45 @@ export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedClu
   }
 
   const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
-  const deployments = () => kube.list('Deployment', namespace) as Deployment[];
-  const revisions = new Map<string, string>();
+  const drRef = { namespace: dr.metadata.namespace ?? namespace, name: dr.metadata.name };
+  if (mode === 'subsets') makeUpDeployments(kube, dr, namespace);
+  const revisions = subsetRevisions(kube, drRef, label);
+  const target = targetDoc && (kube.get('Deployment', { namespace, name: targetName ?? '' }) as Deployment);
+  // managed: the canary subset runs the user's pods, the stable one canaria's primary (set up later)
+  const canaryValue = target ? reportedRevision(target, label) : undefined;
+  const side = (subset: string, managedValue?: string) => ({
+    subset,
+    revision: (mode === 'managed' ? managedValue : revisions.get(subset)) ?? subset,
+  });
+  const cluster: SimulatedCluster = {
+    kube,
+    release,
+    file: releaseManifest.file,
+    spec,
+    mode,
+    virtualService: { namespace, name: vs.metadata.name },
+    destinationRule: drRef,
+    service: { host: dr.spec.host, namespace: drRef.namespace, revisions },
+    stable: side(routing.stableSubset),
+    canary: side(routing.canarySubset, canaryValue),
+    metrics: releaseMetrics(kube, namespace, spec),
+  };
+  if (target) cluster.target = { namespace, name: target.metadata.name };
+  return { ok: true, value: cluster };
+}
+
+/** Subsets mode: a ready Deployment for each subset that no Deployment of the files runs. */
+function makeUpDeployments(kube: MemoryKube, dr: DestinationRule, namespace: string): void {
   for (const subset of dr.spec.subsets ?? []) {
     const labels = subset.labels ?? {};
-    let deployment = deployments().find((d) => matches(d.spec?.template?.metadata?.labels, labels));
-    if (!deployment) {
-      // pods of a made-up Deployment need a label Istio reports as their revision
-      const podLabels = { ...labels, ...(labels.version ? {} : { version: subset.name }) };
-      const host = dr.spec.host.split('.')[0] ?? dr.spec.host;
-      deployment = ready({
+    const deployments = kube.list('Deployment', namespace) as Deployment[];
+    if (deployments.some((d) => matches(d.spec?.template?.metadata?.labels, labels))) continue;
+    // pods of a made-up Deployment need a label Istio reports as their revision
+    const podLabels = { ...labels, ...(labels.version ? {} : { version: subset.name }) };
+    const host = dr.spec.host.split('.')[0] ?? dr.spec.host;
+    kube.apply(
+      'Deployment',
+      ready({
         apiVersion: 'apps/v1',
         kind: 'Deployment',
         metadata: { name: `${host}-${subset.name}`, namespace },
@@ -175,23 +349,7 @@ export function loadCluster(manifests: readonly Manifest[]): Loaded<SimulatedClu
             spec: { containers: [{ name: host, image: `${host}:${subset.name}` }] },
           },
         },
-      });
-      kube.apply('Deployment', deployment);
-    }
-    const revision = reportedRevision(deployment, label);
-    if (revision !== undefined) revisions.set(subset.name, revision);
+      }),
+    );
   }
-  const side = (subset: string) => ({ subset, revision: revisions.get(subset) ?? subset });
-  return {
-    ok: true,
-    value: {
-      kube,
-      release,
-      spec,
-      virtualService: { namespace, name: vs.metadata.name },
-      service: { host: dr.spec.host, namespace: dr.metadata.namespace ?? namespace, revisions },
-      stable: side(routing.stableSubset),
-      canary: side(routing.canarySubset),
-    },
-  };
 }

@@ -1,4 +1,5 @@
 import { formatDuration } from '../api/duration.js';
+import type { DecisionRecord } from '../api/canary-release.js';
 import type { Served } from './mesh.js';
 import type { Progress, SimulationResult, TimelineEntry } from './simulate.js';
 
@@ -68,16 +69,67 @@ function weight(desired: number, actual: number): string {
   return desired === actual ? text : `${text} (VirtualService ${actual}%)`;
 }
 
-/** One timeline line: time, action, step, weight, what each revision served since the last line, and why. */
+/** A decision reason as words: CollectingEvidence -> collecting evidence. */
+export const words = (reason: string): string => reason.replace(/(?<=[a-z])(?=[A-Z])/g, ' ').toLowerCase();
+
+/** A wait as canaria estimates it: seconds under a minute and a half, whole minutes above. */
+export function formatWait(seconds: number): string {
+  return seconds < 90
+    ? `${Math.max(1, Math.round(seconds))}s`
+    : formatDuration(Math.round(seconds / 60) * 60_000);
+}
+
+/**
+ * How long canaria expects the hold to last, from the sequential metrics' evidence: the metric that
+ * needs the longest, with the canary requests it still needs. Undefined when no metric waits for
+ * requests (a hold for another reason, or judges without a wait estimate).
+ */
+export function expectedWait(decision: DecisionRecord): string | undefined {
+  const waiting = (decision.metrics ?? []).flatMap((m) => {
+    const s = m.sequential;
+    return s && s.progress < s.required && s.neededRequests !== 0 ? [{ metric: m.metric, s }] : [];
+  });
+  if (!waiting.length) return undefined;
+  const longest = (x: (typeof waiting)[number]) =>
+    x.s.expectedWaitSeconds ?? (x.s.neededRequests === null ? Infinity : Number.MAX_VALUE);
+  const [first] = [...waiting].sort((a, b) => longest(b) - longest(a));
+  if (!first) return undefined;
+  const { metric, s } = first;
+  if (s.neededRequests === null) {
+    return `no estimate yet: ${metric} has no canary traffic to estimate the wait from`;
+  }
+  const requests = `about ${s.neededRequests} more canary requests (${metric}: ${Math.floor(100 * s.progress)}% of the evidence, this step needs ${Math.ceil(100 * s.required)}%)`;
+  return s.expectedWaitSeconds === null
+    ? `unknown, ${requests}`
+    : `~${formatWait(s.expectedWaitSeconds)} for ${requests}`;
+}
+
+/**
+ * One timeline line: time, action, step, weight, what each revision served since the last line, and
+ * why. A run of holds is one line that says how many analyses it held, from when to when, and how
+ * long canaria expects to wait.
+ */
 export function renderEntry(entry: TimelineEntry, names: Names, style: Style): string {
   const d = entry.decision;
   const action = paint(style, ACTION_COLOR[d.action] ?? 'dim', d.action.padEnd(8));
   const step = `step ${Math.min(entry.step + 1, entry.stepCount)}/${entry.stepCount}`.padEnd(10);
   const served = servedColumns(entry.served, names);
-  return (
+  const lines = [
     `${clock(entry.atMs).padStart(5)}  ${action} ${step} ${names.canary} ${weight(entry.desiredWeight, entry.actualWeight)}  ` +
-    `${paint(style, 'dim', served)}\n         ${d.message}`
-  );
+      paint(style, 'dim', served),
+  ];
+  if (entry.count > 1) {
+    const reasons = Object.entries(entry.reasons ?? {})
+      .map(([reason, n]) => `${n} ${words(reason)}`)
+      .join(', ');
+    lines.push(
+      `held ${entry.count} times from ${clock(entry.atMs)} to ${clock(entry.lastAtMs)}${reasons ? ` (${reasons})` : ''}`,
+    );
+  }
+  lines.push(d.message);
+  const wait = d.action === 'Hold' ? expectedWait(d) : undefined;
+  if (wait) lines.push(paint(style, 'yellow', `expected wait: ${wait}`));
+  return lines.join('\n         ');
 }
 
 /**

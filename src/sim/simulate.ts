@@ -2,7 +2,10 @@ import {
   canaryReleaseStatus,
   type CanaryReleaseStatus,
   type DecisionRecord,
+  type MatchStage,
+  type MetricEvidence,
   type Phase,
+  type VerdictKind,
 } from '../api/canary-release.js';
 import { parseDuration } from '../api/duration.js';
 import type { ValidationIssue } from '../api/validation.js';
@@ -16,9 +19,10 @@ import {
   type DestinationRule,
   type VirtualService,
 } from '../istio/types.js';
+import type { Deployment } from '../kube/resources.js';
 import { refKey } from '../kube/resources.js';
 import { silentLogger } from '../telemetry/logger.js';
-import type { SimulatedCluster } from './cluster.js';
+import { rollOutDeployments, subsetRevisions, type SimulatedCluster } from './cluster.js';
 import { bucketProbabilities } from './histogram.js';
 import { MeshMetricsProvider } from './mesh-metrics.js';
 import { SimulatedMesh, type Behaviour, type RevisionPoint, type Served } from './mesh.js';
@@ -39,13 +43,32 @@ const MAX_RECONCILES_PER_INSTANT = 5;
  * engine asks for 1 ms while an analysis step waits for a verdict; the clock need not crawl then.
  */
 const MIN_REQUEUE_MS = SLICE_MS;
-/** The report's error rate and latency are rates over periods of this length. */
+/** The report's error rate, latency and canary share are rates over periods of this length. */
 const SERIES_PERIOD_MS = 60_000;
+/** Managed mode: reconciles allowed to set up the primary before the simulated change is applied. */
+const MAX_SETUP_RECONCILES = 50;
+/** Reconciles after the outcome, for the controller's clean-up. */
+const MAX_SETTLE_RECONCILES = 10;
+/** The pod-template annotation the simulator changes on the user's Deployment to make a new revision. */
+export const SIMULATED_CHANGE_ANNOTATION = 'simulate.canaria.dev/change';
 
 const TERMINAL: readonly Phase[] = ['Succeeded', 'RolledBack', 'Failed'];
 
+/**
+ * One line of the timeline: a decision, or a run of holds at the same step and weight collapsed into
+ * one (the engine already folds repeated holds for the same reason into one record with a `count`;
+ * at low traffic the reason alternates between collecting evidence and no new requests, and those
+ * runs are folded here too).
+ */
 export interface TimelineEntry {
+  /** When the line began. */
   atMs: number;
+  /** When its latest decision was taken; the same as atMs for a single decision. */
+  lastAtMs: number;
+  /** Decisions on the line: analyses held, for a run of holds; 1 otherwise. */
+  count: number;
+  /** A run of holds: how many for each reason. */
+  reasons?: Record<string, number>;
   phase: Phase | undefined;
   /** Index of the current step, and how many there are. */
   step: number;
@@ -53,8 +76,9 @@ export interface TimelineEntry {
   /** Canary share in percent: what the release wants, and what the VirtualService shows. */
   desiredWeight: number;
   actualWeight: number;
-  /** What each revision served since the previous entry. */
+  /** What each revision served since the previous line. */
   served: Record<string, Served>;
+  /** The latest decision of the line, with its evidence. */
   decision: DecisionRecord;
 }
 
@@ -62,6 +86,74 @@ export interface WeightPoint {
   atMs: number;
   desired: number;
   actual: number;
+}
+
+/** What the canary answered in one period, out of what the service's revisions answered. */
+export interface SharePoint {
+  atMs: number;
+  canary: number;
+  total: number;
+}
+
+/** One analysis as the release's status recorded it, with the requests behind it. */
+export interface AnalysisPoint {
+  atMs: number;
+  windowStartMs: number;
+  step: number;
+  verdict: VerdictKind;
+  /** Requests each side served in the analysis' window (the step's), from the mesh. */
+  requests: { canary: number; stable: number };
+  metrics: MetricEvidence[];
+}
+
+/** A stretch of time in which the VirtualService routed a test group (A/B) or mirrored to the canary. */
+export interface Stage {
+  kind: 'match' | 'mirror';
+  fromMs: number;
+  toMs: number;
+  label: string;
+}
+
+/** A scenario fault, for the report. */
+export interface FaultSpan {
+  revision: string;
+  fromMs: number;
+  /** Null while it lasts to the end. */
+  toMs: number | null;
+  label: string;
+}
+
+/** What the report says about each metric: its judge and the sample minimum it applies. */
+export interface MetricInfo {
+  name: string;
+  type: string;
+  judge: string;
+  /** What it is measured over: the step's window (minSamples applies to request metrics) or increments. */
+  window: 'step' | 'increment';
+  minSamples: number;
+  /** Whether a larger value is better (success rate): a relative judge's bound is then a minimum. */
+  higherIsBetter: boolean;
+  /** A threshold judge's range. */
+  min?: number;
+  max?: number;
+}
+
+const HIGHER_IS_BETTER: Partial<Record<string, boolean>> = { successRate: true };
+
+function metricInfo(m: SimulatedCluster['metrics'][number]): MetricInfo {
+  const info: MetricInfo = {
+    name: m.name,
+    type: m.type,
+    judge: m.judge.type,
+    window: m.window,
+    minSamples: m.minSamples,
+    higherIsBetter: HIGHER_IS_BETTER[m.type] ?? (m.type === 'promql' ? (m.higherIsBetter ?? false) : false),
+  };
+  if (m.judge.type === 'threshold') {
+    if (m.judge.min !== undefined) info.min = m.judge.min;
+    if (m.judge.max !== undefined) info.max = m.judge.max;
+  }
+  return info;
 }
 
 /** Where the simulation is, after every slice of traffic. */
@@ -75,10 +167,19 @@ export interface Progress {
   served: Readonly<Record<string, Served>>;
 }
 
+/** Revision names of the two sides, as the timeline's columns show them. */
+export interface Sides {
+  stable: string;
+  canary: string;
+}
+
 export interface SimulationOptions {
   seed: number;
-  /** Called for every timeline entry as the simulation produces it. */
-  onEntry?: (entry: TimelineEntry) => void;
+  /**
+   * Called for every timeline line once it is complete (a run of holds when the next decision
+   * differs), with the sides' revision names.
+   */
+  onEntry?: (entry: TimelineEntry, sides: Sides) => void;
   /** Called after every slice; the simulation waits for it, so a display can pace it. */
   onProgress?: (progress: Progress) => void | Promise<void>;
 }
@@ -86,6 +187,7 @@ export interface SimulationOptions {
 export interface SimulationResult {
   release: string;
   seed: number;
+  mode: 'subsets' | 'managed';
   stable: { subset: string; revision: string };
   canary: { subset: string; revision: string };
   /** The release's phase at the end; Progressing or Paused when the time limit came first. */
@@ -102,14 +204,28 @@ export interface SimulationResult {
   /** Requests that reached no revision of the service, by why. */
   dropped: Record<string, number>;
   weights: WeightPoint[];
+  /** Period by period, the share of requests the canary answered (mirrored copies not counted). */
+  shares: SharePoint[];
+  stages: Stage[];
+  faults: FaultSpan[];
+  metrics: MetricInfo[];
+  analyses: AnalysisPoint[];
   /** Per revision, error rate and latency period by period. */
   series: Record<string, RevisionPoint[]>;
+  /** The subset each revision value ran in. */
+  subsets: Record<string, string>;
   status: CanaryReleaseStatus | undefined;
 }
 
 /** Revision names the scenario uses that the release does not have: a typo would silently do nothing. */
 export function checkScenarioNames(scenario: Scenario, cluster: SimulatedCluster): ValidationIssue[] {
-  const known = new Set([...cluster.service.revisions.keys(), ...cluster.service.revisions.values()]);
+  const known = new Set([
+    ...cluster.service.revisions.keys(),
+    ...cluster.service.revisions.values(),
+    cluster.stable.subset,
+    cluster.canary.subset,
+    ...(cluster.mode === 'managed' ? [cluster.canary.revision] : []),
+  ]);
   const list = [...known].sort().join(', ');
   const unknown = (path: string, name: string): ValidationIssue => ({
     path,
@@ -140,10 +256,58 @@ const add = (tally: Record<string, Served>, revision: string, served: Served) =>
   t.errors += served.errors;
 };
 
+const addAll = (into: Record<string, Served>, from: Readonly<Record<string, Served>>) => {
+  for (const [revision, served] of Object.entries(from)) add(into, revision, served);
+};
+
+/** A record's identity across reconciles: a collapsed hold keeps when its run began. */
+const recordKey = (r: DecisionRecord): string => `${r.firstTime ?? r.time}|${r.action}|${r.reason}|${r.step}`;
+
+/** An A/B stage as one phrase: `header end-user exact testuser, 100% of them`. */
+function describeMatch(match: MatchStage | undefined): string {
+  if (!match) return 'A/B test group';
+  const parts = [
+    ...(match.headers ?? []).map((h) => `header ${h.name} ${matchValue(h)}`),
+    ...(match.queryParams ?? []).map((q) => `query ${q.name} ${matchValue(q)}`),
+    ...(match.cookie ? [`cookie ${match.cookie.name} ~ ${match.cookie.regex}`] : []),
+  ];
+  return `A/B: ${parts.join(', ') || 'test group'} (${match.canaryWeight}% of them to the canary)`;
+}
+const matchValue = (m: {
+  exact?: string | undefined;
+  prefix?: string | undefined;
+  regex?: string | undefined;
+}) =>
+  m.exact !== undefined ? `= ${m.exact}` : m.prefix !== undefined ? `^= ${m.prefix}` : `~ ${m.regex ?? ''}`;
+
+function faultSpans(scenario: Scenario): FaultSpan[] {
+  return scenario.faults.map((f) => {
+    const changes = [
+      ...(f.errorRate !== undefined ? [`error rate ${Math.round(f.errorRate * 10_000) / 100}%`] : []),
+      ...(f.latency
+        ? [
+            f.latency.quantiles
+              ? 'latency profile'
+              : `latency p50 ${f.latency.p50 ?? '?'} ms, p99 ${f.latency.p99 ?? '?'} ms`,
+          ]
+        : []),
+    ];
+    const toMs = f.until === undefined ? null : (parseDuration(f.until) ?? null);
+    return {
+      revision: f.revision,
+      fromMs: parseDuration(f.at) ?? 0,
+      toMs,
+      label: `fault on ${f.revision}: ${changes.join(', ')}`,
+    };
+  });
+}
+
 /**
  * Runs a release in a simulated cluster: the real Reconciler (engine, judges, Istio patches) against
  * the in-memory Kube adapter, a simulated mesh that routes every request with the route evaluator,
  * synthetic traffic from the scenario, and a virtual clock, so a 40-minute rollout takes a moment.
+ * In managed mode the reconciler first sets up the primary from the user's Deployment; the
+ * simulator then changes the Deployment's pod template, and that new revision is the canary.
  * The same cluster, scenario and seed give the same result.
  */
 export async function simulate(
@@ -157,6 +321,7 @@ export async function simulate(
   const start = Date.parse(scenario.start);
   const maxDurationMs = parseDuration(scenario.maxDuration) ?? 6 * 3_600_000;
   let now = start;
+  kube.clock = () => new Date(now);
   const reconciler = new Reconciler({
     kube,
     measurer: new MeasureBatcher(new MeshMetricsProvider(mesh), 0),
@@ -164,9 +329,19 @@ export async function simulate(
     logger: silentLogger(),
   });
   const key = refKey(cluster.release);
+  const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
   const stepCount = expandSteps(spec.strategy).length;
-  const router = new TrafficRouter(rng, scenario.traffic.requests ?? [{ share: 1 }], cluster.service);
-  const subsetOf = new Map([...cluster.service.revisions].map(([subset, revision]) => [revision, subset]));
+  let service = cluster.service;
+  const router = new TrafficRouter(rng, scenario.traffic.requests ?? [{ share: 1 }], service);
+  const stable = { ...cluster.stable };
+  const canary = { ...cluster.canary };
+  const sides = (): Sides => ({ stable: stable.revision, canary: canary.revision });
+  /** Every revision value a subset ran, so behaviour by subset name follows a primary's new revision. */
+  const subsetOf = new Map<string, string>();
+  const noteSubsets = () => {
+    for (const [subset, revision] of service.revisions) subsetOf.set(revision, subset);
+  };
+  noteSubsets();
   const bucketShares = new Map<string, number[]>();
   const behaviour = (revision: string, atMs: number): Behaviour => {
     const b = behaviourAt(scenario, { value: revision, subset: subsetOf.get(revision) ?? revision }, atMs);
@@ -182,20 +357,44 @@ export async function simulate(
   let status: CanaryReleaseStatus | undefined;
   let actualWeight = 0;
   const timeline: TimelineEntry[] = [];
+  /** The last line stays open while holds may still be added to it. */
+  let open: TimelineEntry | undefined;
+  /** How much of each record's count the timeline has shown. */
+  const counted = new Map<string, number>();
   const weights: WeightPoint[] = [];
+  const shares: SharePoint[] = [];
+  const stages: Stage[] = [];
+  const analyses: AnalysisPoint[] = [];
   let sinceEntry: Record<string, Served> = {};
   const served: Record<string, Served> = {};
   const dropped: Record<string, number> = {};
+  let stageNow: { kind: Stage['kind']; label: string; fromMs: number } | undefined;
 
   const readStatus = () => {
     const parsed = canaryReleaseStatus.safeParse(kube.get('CanaryRelease', cluster.release)?.status ?? {});
     return parsed.success ? parsed.data : undefined;
   };
+
+  /** Pods come and go with the reconciler's scaling and the primary's updates: which subset is which revision. */
+  let podsVersion = '';
+  const readPods = () => {
+    const version = [
+      kube.get('DestinationRule', cluster.destinationRule)?.metadata.resourceVersion,
+      ...kube.list('Deployment').map((d) => `${d.metadata.name}@${d.metadata.resourceVersion ?? ''}`),
+    ].join(',');
+    if (version === podsVersion) return false;
+    podsVersion = version;
+    service = { ...service, revisions: subsetRevisions(kube, cluster.destinationRule, label) };
+    router.retarget(service);
+    noteSubsets();
+    return true;
+  };
+
   let routesVersion: string | undefined;
   /** The VirtualService changes only when the reconciler patches it: re-read it after every reconcile. */
-  const readRoutes = () => {
+  const readRoutes = (force: boolean) => {
     const object = kube.get('VirtualService', cluster.virtualService);
-    if (object?.metadata.resourceVersion === routesVersion) return;
+    if (!force && object?.metadata.resourceVersion === routesVersion) return;
     routesVersion = object?.metadata.resourceVersion;
     const vs = asVirtualService(object);
     if (!vs) return;
@@ -207,7 +406,19 @@ export async function simulate(
       virtualServices.filter((v) => !v.spec.hosts?.length),
     );
     const reading = readRouting(vs, spec.trafficRouting.istio);
-    if (reading.ok) actualWeight = Math.round(reading.value.canaryPercent * 10_000) / 10_000;
+    if (!reading.ok) return;
+    actualWeight = Math.round(reading.value.canaryPercent * 10_000) / 10_000;
+    // the stages as the VirtualService shows them, not as the release wants them
+    const stage: { kind: Stage['kind']; label: string } | undefined = reading.value.matchRoute
+      ? { kind: 'match', label: describeMatch(status?.routing?.match) }
+      : reading.value.mirrorPercent
+        ? { kind: 'mirror', label: `mirror ${reading.value.mirrorPercent}% of requests to the canary` }
+        : undefined;
+    if (stageNow && (stage?.kind !== stageNow.kind || stage.label !== stageNow.label)) {
+      stages.push({ ...stageNow, toMs: now - start });
+      stageNow = undefined;
+    }
+    if (stage && !stageNow) stageNow = { ...stage, fromMs: now - start };
   };
   const noteWeights = () => {
     const desired = status?.canaryWeight ?? 0;
@@ -215,21 +426,81 @@ export async function simulate(
     if (!last || last.desired !== desired || last.actual !== actualWeight)
       weights.push({ atMs: now - start, desired, actual: actualWeight });
   };
-  const reconcile = async (): Promise<number> => {
-    const patchesBefore = kube.calls.patch;
-    const lastSeen = status?.decisions?.at(-1);
-    const requeue = await reconciler.reconcile(key);
-    status = readStatus();
-    readRoutes();
-    noteWeights();
-    const records = status?.decisions ?? [];
-    // the history is capped: what is new comes after the last record seen before
-    const seenAt = lastSeen
-      ? records.findLastIndex((r) => r.time === lastSeen.time && r.message === lastSeen.message)
-      : -1;
-    for (const decision of records.slice(seenAt + 1)) {
+  const analysed = new Set<string>();
+  const addAnalysis = (
+    time: string,
+    windowStart: string | undefined,
+    verdict: VerdictKind,
+    metrics: readonly MetricEvidence[],
+  ) => {
+    if (analysed.has(time)) return;
+    analysed.add(time);
+    const atMs = Date.parse(time) - start;
+    const windowStartMs = windowStart === undefined ? atMs : Date.parse(windowStart) - start;
+    const windowed = (revision: string) => mesh.window(revision, start + windowStartMs, start + atMs).total;
+    analyses.push({
+      atMs,
+      windowStartMs,
+      step: status?.currentStepIndex ?? 0,
+      verdict,
+      requests: { canary: windowed(canary.revision), stable: windowed(stable.revision) },
+      // the simulated mesh has no queries to show; drop the field rather than repeat it
+      metrics: metrics.map((m) => {
+        const copy = { ...m };
+        delete copy.query;
+        return copy;
+      }),
+    });
+  };
+  /**
+   * Every analysis, from the status' latest one; an analysis that changes the weights (an advance or a
+   * rollback) starts a new window, which clears that, so its decision's evidence stands in for it.
+   */
+  const noteAnalysis = (windowBefore: string | undefined) => {
+    const analysis = status?.lastAnalysis;
+    if (analysis) addAnalysis(analysis.time, analysis.windowStart, analysis.verdict, analysis.metrics);
+    const latest = status?.decisions?.at(-1);
+    if (latest?.verdict && latest.metrics?.length && Date.parse(latest.time) === now) {
+      addAnalysis(latest.time, windowBefore, latest.verdict, latest.metrics);
+    }
+  };
+  const closeLine = () => {
+    if (open) options.onEntry?.(open, sides());
+    open = undefined;
+  };
+  const noteDecisions = () => {
+    for (const decision of status?.decisions ?? []) {
+      const k = recordKey(decision);
+      const count = decision.count ?? 1;
+      const shown = counted.get(k);
+      if (shown !== undefined && count <= shown) continue;
+      counted.set(k, count);
+      const added = count - (shown ?? 0);
+      const atMs = Date.parse(decision.time) - start;
+      const holdsOn =
+        open &&
+        decision.action === 'Hold' &&
+        open.decision.action === 'Hold' &&
+        decision.step === open.decision.step &&
+        decision.canaryWeight === open.decision.canaryWeight;
+      if (open && (shown !== undefined || holdsOn)) {
+        // the open run of holds goes on: one more analysis held, and the latest numbers
+        open.count += added;
+        open.reasons = { ...open.reasons, [decision.reason]: (open.reasons?.[decision.reason] ?? 0) + added };
+        open.lastAtMs = atMs;
+        open.decision = decision;
+        open.phase = status?.phase;
+        open.actualWeight = actualWeight;
+        addAll(open.served, sinceEntry);
+        sinceEntry = {};
+        continue;
+      }
+      closeLine();
       const entry: TimelineEntry = {
-        atMs: now - start,
+        atMs: decision.firstTime ? Date.parse(decision.firstTime) - start : atMs,
+        lastAtMs: atMs,
+        count,
+        ...(decision.action === 'Hold' ? { reasons: { [decision.reason]: count } } : {}),
         phase: status?.phase,
         step: status?.currentStepIndex ?? 0,
         stepCount,
@@ -240,17 +511,33 @@ export async function simulate(
       };
       sinceEntry = {};
       timeline.push(entry);
-      options.onEntry?.(entry);
+      open = entry;
     }
+  };
+  const reconcile = async (): Promise<number> => {
+    const patchesBefore = kube.calls.patch;
+    const windowBefore = status?.windowStartedAt;
+    const requeue = await reconciler.reconcile(key);
+    // the deployment controller: what the reconciler scaled or changed is rolled out at once
+    rollOutDeployments(kube);
+    status = readStatus();
+    const podsChanged = readPods();
+    readRoutes(podsChanged);
+    noteWeights();
+    noteAnalysis(windowBefore);
+    noteDecisions();
     if (kube.calls.patch > patchesBefore) return RECONCILE_AFTER_PATCH_MS;
     if (requeue === null) return RESYNC_MS;
     return requeue > 0 ? Math.max(requeue, MIN_REQUEUE_MS) : 0;
   };
 
-  readRoutes();
+  readPods();
+  readRoutes(true);
   noteWeights();
+  if (cluster.mode === 'managed') await setUpPrimary();
   let nextReconcile = start;
   let carry = 0;
+  let period: SharePoint = { atMs: SERIES_PERIOD_MS, canary: 0, total: 0 };
   for (;;) {
     for (let round = 0; now >= nextReconcile; round++) {
       const after = await reconcile();
@@ -265,10 +552,18 @@ export async function simulate(
     // the fraction carries over, so the request count is exact over time even at 0.1 requests per second
     carry = expected - requests;
     const routed = router.route(requests);
+    // a slice counts in the period it ends in
+    while (end - start > period.atMs) {
+      shares.push(period);
+      period = { atMs: period.atMs + SERIES_PERIOD_MS, canary: 0, total: 0 };
+    }
     for (const [revision, n] of routed.byRevision) {
       const result = mesh.serve(revision, n, behaviour(revision, now - start), end);
       add(sinceEntry, revision, result);
       add(served, revision, result);
+      const answered = n - (routed.mirrored.get(revision) ?? 0);
+      period.total += answered;
+      if (revision === canary.revision) period.canary += answered;
     }
     for (const [reason, n] of routed.dropped) dropped[reason] = (dropped[reason] ?? 0) + n;
     now = end;
@@ -282,6 +577,14 @@ export async function simulate(
       served,
     });
   }
+  if (status?.phase && TERMINAL.includes(status.phase)) await settle();
+  closeLine();
+  while (now - start >= period.atMs) {
+    shares.push(period);
+    period = { atMs: period.atMs + SERIES_PERIOD_MS, canary: 0, total: 0 };
+  }
+  if (now - start > period.atMs - SERIES_PERIOD_MS) shares.push({ ...period, atMs: now - start });
+  if (stageNow) stages.push({ ...stageNow, toMs: now - start });
   noteWeights();
   if (weights.at(-1)?.atMs !== now - start) {
     weights.push({ atMs: now - start, desired: status?.canaryWeight ?? 0, actual: actualWeight });
@@ -290,8 +593,9 @@ export async function simulate(
   return {
     release: key,
     seed: options.seed,
-    stable: cluster.stable,
-    canary: cluster.canary,
+    mode: cluster.mode,
+    stable,
+    canary,
     outcome,
     finished: outcome !== undefined && TERMINAL.includes(outcome),
     message: status?.message,
@@ -302,9 +606,69 @@ export async function simulate(
     served,
     dropped,
     weights,
+    shares,
+    stages,
+    faults: faultSpans(scenario)
+      .filter((f) => f.fromMs < now - start)
+      .map((f) => ({ ...f, toMs: f.toMs !== null && f.toMs < now - start ? f.toMs : null })),
+    metrics: cluster.metrics.map(metricInfo),
+    analyses,
     series: Object.fromEntries(
       mesh.revisions.sort().map((r) => [r, mesh.series(r, start, now, SERIES_PERIOD_MS)]),
     ),
+    subsets: Object.fromEntries([...subsetOf].sort(([a], [b]) => a.localeCompare(b))),
     status,
   };
+
+  /**
+   * After the outcome the controller still tidies up (managed mode: a reverted template, the canary
+   * scaled to zero): a few more reconciles at the same instant, until one changes nothing.
+   */
+  async function settle(): Promise<void> {
+    for (let i = 0; i < MAX_SETTLE_RECONCILES; i++) {
+      const before = { ...kube.calls };
+      const decisions = timeline.length;
+      await reconcile();
+      const calls = kube.calls;
+      if (
+        calls.patch === before.patch &&
+        calls.create === before.create &&
+        calls.delete === before.delete &&
+        timeline.length === decisions
+      ) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Managed mode, before the clock runs: the reconciler copies the user's Deployment into the primary
+   * and points the subsets (as on a cluster where canaria has run), then the user's pod template
+   * changes, which is the canary.
+   */
+  async function setUpPrimary(): Promise<void> {
+    for (let i = 0; i < MAX_SETUP_RECONCILES; i++) {
+      await reconcile();
+      if (status?.phase === 'Failed') return;
+      if (status?.phase === 'Succeeded' && service.revisions.has(stable.subset)) break;
+    }
+    if (status?.phase !== 'Succeeded') return;
+    stable.revision = service.revisions.get(stable.subset) ?? stable.revision;
+    const target = cluster.target && (kube.get('Deployment', cluster.target) as Deployment | undefined);
+    if (!target?.spec?.template) return;
+    const template = target.spec.template;
+    kube.apply('Deployment', {
+      ...target,
+      spec: {
+        ...target.spec,
+        template: {
+          ...template,
+          metadata: {
+            ...template.metadata,
+            annotations: { ...template.metadata?.annotations, [SIMULATED_CHANGE_ANNOTATION]: 'canary' },
+          },
+        },
+      },
+    });
+  }
 }

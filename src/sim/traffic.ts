@@ -24,6 +24,8 @@ export type DropReason =
 export interface RoutedSlice {
   /** Requests per revision value, including mirrored copies. */
   byRevision: Map<string, number>;
+  /** Of those, the mirrored copies: extra requests whose answers nobody waits for. */
+  mirrored: Map<string, number>;
   dropped: Map<DropReason, number>;
 }
 
@@ -56,8 +58,13 @@ export class TrafficRouter {
   constructor(
     private readonly rng: () => number,
     private readonly classes: readonly RequestClass[],
-    private readonly service: ServiceTargets,
+    private service: ServiceTargets,
   ) {}
+
+  /** Pods changed: the subsets now run these revisions. */
+  retarget(service: ServiceTargets): void {
+    this.service = service;
+  }
 
   /** Evaluates every request class against the VirtualService as it is now. */
   update(
@@ -85,7 +92,7 @@ export class TrafficRouter {
   }
 
   route(requests: number): RoutedSlice {
-    const out: RoutedSlice = { byRevision: new Map(), dropped: new Map() };
+    const out: RoutedSlice = { byRevision: new Map(), mirrored: new Map(), dropped: new Map() };
     const add = (revision: string, n: number) => {
       if (n > 0) out.byRevision.set(revision, (out.byRevision.get(revision) ?? 0) + n);
     };
@@ -129,7 +136,11 @@ export class TrafficRouter {
       if (mirror) {
         // mirrored copies are extra requests, never dropped ones; Istio reports them at the mirror's pods
         const where = this.destinationOf(mirror.host, mirror.subset);
-        if (typeof where !== 'string') add(where.revision, binomial(this.rng, n, mirror.percent / 100));
+        if (typeof where !== 'string') {
+          const copies = binomial(this.rng, n, mirror.percent / 100);
+          add(where.revision, copies);
+          if (copies > 0) out.mirrored.set(where.revision, (out.mirrored.get(where.revision) ?? 0) + copies);
+        }
       }
     });
     return out;

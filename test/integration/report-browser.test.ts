@@ -1,62 +1,176 @@
 /**
  * The HTML report of `canaria simulate --report`, opened in a real headless Chromium (Debian's
- * `chromium`, driven by playwright-core): it loads nothing from anywhere, every chart draws its series,
- * and a screenshot is taken.
+ * `chromium`, driven by playwright-core): it loads nothing from anywhere, every chart draws its
+ * series, intervals, shaded stages and axis titles, and a screenshot is taken.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifests } from '../../src/istio/manifests.js';
 import { loadCluster } from '../../src/sim/cluster.js';
-import { reviewsObjects } from '../../src/sim/demo.js';
 import { renderReport } from '../../src/sim/report.js';
-import { scenarioSpec } from '../../src/sim/scenario.js';
-import { simulate } from '../../src/sim/simulate.js';
+import { parseScenario, scenarioSpec } from '../../src/sim/scenario.js';
+import { simulate, type SimulationResult } from '../../src/sim/simulate.js';
+import { asManifests, relativeReviews } from '../builders/sim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHARTS = ['chart-weights', 'chart-errors', 'chart-latency'];
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const EXAMPLES = new URL('../../examples/scenarios/', import.meta.url);
 
 /** The few browser APIs the page function uses; the project compiles without the DOM library. */
-interface SeriesElement {
+interface Box {
+  width: number;
+  height: number;
+}
+interface Drawn {
   dataset: Record<string, string | undefined>;
+  getAttribute(name: string): string | null;
   getTotalLength(): number;
-  getBBox(): { width: number };
+  getBBox(): Box;
+  getBoundingClientRect(): Box;
+}
+interface Element {
+  id: string;
+  getBoundingClientRect(): Box;
+  querySelectorAll(selector: string): Iterable<Drawn & { textContent: string | null }> & { length: number };
 }
 interface BrowserWindow {
-  document: {
-    querySelector(selector: string): { getBoundingClientRect(): { width: number } } | null;
-    querySelectorAll(selector: string): Iterable<SeriesElement> & { length: number };
-  };
-  getComputedStyle(element: SeriesElement): { stroke: string };
+  document: { querySelectorAll(selector: string): Iterable<Element> };
+  getComputedStyle(element: Drawn): { stroke: string; fill: string };
 }
 
-interface DrawnSeries {
-  name: string;
-  points: number;
-  length: number;
+interface DrawnChart {
+  id: string;
   width: number;
-  stroke: string;
+  series: { name: string; points: number; length: number; width: number; stroke: string }[];
+  bands: { name: string; width: number; height: number }[];
+  shades: { kind: string; width: number; height: number }[];
+  axisTitles: { text: string; width: number }[];
+  markers: number;
+  markerKeys: string[];
 }
 
 let dir = '';
 let context: BrowserContext | undefined;
 
-/** A release that goes to 50 % before a fault at 4m30s rolls it back: every chart has something to show. */
-async function writeReport(file: string): Promise<void> {
+const exampleText = (name: string) => readFileSync(new URL(name, EXAMPLES), 'utf8');
+
+/**
+ * The A/B example (sequential error-ratio, relative latency) with a fault after the A/B stage: every
+ * chart of the report has something to show, the sequential ones included.
+ */
+async function abReport(): Promise<SimulationResult> {
   const loaded = loadCluster(
-    reviewsObjects('v2').map((doc) => ({ file: 'reviews.yaml', doc, line: () => undefined })),
+    parseManifests('reviews-ab-release.yaml', exampleText('reviews-ab-release.yaml')).manifests,
   );
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  const parsed = parseScenario(
+    `${exampleText('ab-header.yaml')}faults:\n  - {at: 13m, revision: v2, errorRate: 0.05, latency: {p50: 90, p99: 900}}\n`,
+  );
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const result = await simulate(loaded.value, parsed.value, { seed: 3 });
+  expect(result.outcome).toBe('RolledBack');
+  return result;
+}
+
+/**
+ * The demo release with relative judges (minSamples 100) at 10 requests per second: at 10 % the canary
+ * serves about 60 requests a minute, short of minSamples in the first analysis; then a fault.
+ */
+async function lowTrafficReport(): Promise<SimulationResult> {
+  const loaded = loadCluster(asManifests(relativeReviews()));
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   const scenario = scenarioSpec.parse({
-    faults: [{ at: '4m30s', revision: 'v2', errorRate: 0.2, latency: { p50: 120, p99: 900 } }],
+    maxDuration: '20m',
+    traffic: { requestsPerSecond: 10 },
+    faults: [{ at: '3m30s', revision: 'v2', errorRate: 0.3, latency: { p50: 120, p99: 900 } }],
   });
   const result = await simulate(loaded.value, scenario, { seed: 3 });
   expect(result.outcome).toBe('RolledBack');
-  await writeFile(file, renderReport(result));
+  // the first analysis is short of minSamples: Inconclusive for the error ratio
+  expect(result.analyses[0]?.requests.canary).toBeLessThan(100);
+  return result;
+}
+
+/** Opens the report and measures what the browser drew in each chart. */
+async function drawnCharts(file: string): Promise<DrawnChart[]> {
+  if (!context) throw new Error('the browser did not start');
+  const page = await context.newPage();
+  const requested: string[] = [];
+  page.on('request', (request) => requested.push(request.url()));
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  expect(requested).toEqual([pathToFileURL(file).href]);
+  const charts = await page.evaluate(() => {
+    const browser = globalThis as unknown as BrowserWindow;
+    return [...browser.document.querySelectorAll('section.chart')].map((section): DrawnChart => {
+      const all = (selector: string) => [...section.querySelectorAll(selector)];
+      // a DOMRect's fields are getters: copy them, a spread would copy nothing
+      const box = (e: Drawn) => {
+        const b = e.getBBox();
+        return { width: b.width, height: b.height };
+      };
+      return {
+        id: section.id,
+        width: all('svg')[0]?.getBoundingClientRect().width ?? 0,
+        series: all('path.series').map((p) => ({
+          name: p.dataset.series ?? '',
+          points: Number(p.dataset.points),
+          length: p.getTotalLength(),
+          width: p.getBBox().width,
+          stroke: browser.getComputedStyle(p).stroke,
+        })),
+        bands: all('path.band').map((p) => ({ name: p.dataset.series ?? '', ...box(p) })),
+        shades: all('rect.shade').map((r) => ({ kind: r.dataset.kind ?? '', ...box(r) })),
+        axisTitles: all('text.axis-title').map((t) => ({
+          text: t.textContent ?? '',
+          width: t.getBBox().width,
+        })),
+        markers: all('circle.marker').length,
+        markerKeys: all('li.marker-key').map((li) => li.dataset.action ?? ''),
+      };
+    });
+  });
+  const screenshot = path.join(dir, `${path.basename(file, '.html')}.png`);
+  await page.screenshot({ path: screenshot, fullPage: true });
+  const png = await readFile(screenshot);
+  expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+  expect(png.length).toBeGreaterThan(50_000);
+  if (process.env.CANARIA_KEEP_SCREENSHOT) {
+    await writeFile(`${process.env.CANARIA_KEEP_SCREENSHOT}-${path.basename(screenshot)}`, png);
+  }
+  await page.close();
+  return charts;
+}
+
+/** Every chart drew every series, band, shaded stretch and both axis titles. */
+function expectAllDrawn(charts: DrawnChart[]): void {
+  for (const chart of charts) {
+    expect(chart.width, chart.id).toBeGreaterThan(500);
+    expect(chart.series.length, chart.id).toBeGreaterThanOrEqual(2);
+    for (const s of chart.series) {
+      const what = `${chart.id} ${s.name}`;
+      expect(s.points, what).toBeGreaterThanOrEqual(2);
+      expect(s.length, what).toBeGreaterThan(0);
+      expect(s.width, what).toBeGreaterThan(0);
+      expect(s.stroke, what).not.toBe('none');
+    }
+    for (const b of chart.bands) {
+      expect(b.width, `${chart.id} ${b.name}`).toBeGreaterThan(0);
+      expect(b.height, `${chart.id} ${b.name}`).toBeGreaterThan(0);
+    }
+    for (const shade of chart.shades)
+      expect(shade.width * shade.height, `${chart.id} ${shade.kind}`).toBeGreaterThan(0);
+    expect(
+      chart.axisTitles.map((t) => t.text.split(' ')[0]),
+      chart.id,
+    ).toHaveLength(2);
+    for (const title of chart.axisTitles)
+      expect(title.width, `${chart.id} ${title.text}`).toBeGreaterThan(20);
+  }
 }
 
 beforeAll(async () => {
@@ -85,60 +199,61 @@ afterAll(async () => {
 });
 
 describe('the simulation report in headless Chromium', () => {
-  it('renders every chart with drawn series, fetches nothing, and screenshots', async () => {
-    if (!context) throw new Error('the browser did not start');
-    const report = path.join(dir, 'report.html');
-    await writeReport(report);
-    const page = await context.newPage();
-    const requested: string[] = [];
-    page.on('request', (request) => requested.push(request.url()));
-    await page.goto(pathToFileURL(report).href, { waitUntil: 'load' });
-    expect(requested).toEqual([pathToFileURL(report).href]);
-
-    const drawn = await page.evaluate((ids: string[]) => {
-      const browser = globalThis as unknown as BrowserWindow;
-      const { document } = browser;
-      return ids.map((id) => {
-        const svg = document.querySelector(`#${id} svg`);
-        const series = [...document.querySelectorAll(`#${id} path.series`)].map((p): DrawnSeries => ({
-          name: p.dataset.series ?? '',
-          points: Number(p.dataset.points),
-          length: p.getTotalLength(),
-          width: p.getBBox().width,
-          stroke: browser.getComputedStyle(p).stroke,
-        }));
-        return {
-          id,
-          width: svg?.getBoundingClientRect().width ?? 0,
-          markers: document.querySelectorAll(`#${id} circle.marker`).length,
-          series,
-        };
-      });
-    }, CHARTS);
-
-    for (const chart of drawn) {
-      expect(chart.width, chart.id).toBeGreaterThan(500);
-      expect(chart.series.length, chart.id).toBeGreaterThanOrEqual(2);
-      for (const s of chart.series) {
-        expect(s.points, `${chart.id} ${s.name}`).toBeGreaterThanOrEqual(2);
-        expect(s.length, `${chart.id} ${s.name}`).toBeGreaterThan(0);
-        expect(s.width, `${chart.id} ${s.name}`).toBeGreaterThan(0);
-        expect(s.stroke, `${chart.id} ${s.name}`).not.toBe('none');
-      }
-    }
-    expect(drawn.find((c) => c.id === 'chart-weights')?.markers).toBeGreaterThanOrEqual(3);
-    expect(drawn.find((c) => c.id === 'chart-latency')?.series.map((s) => s.name)).toEqual([
+  it('draws every chart of a sequential A/B release with a fault: series, interval, shading, legend, axis titles', async () => {
+    const result = await abReport();
+    const file = path.join(dir, 'ab.html');
+    await writeFile(file, renderReport(result));
+    const charts = await drawnCharts(file);
+    expect(charts.map((c) => c.id)).toEqual([
+      'chart-weights',
+      'chart-errors',
+      'chart-latency',
+      'chart-requests',
+      'chart-error-ratio-evalue',
+      'chart-error-ratio-progress',
+      'chart-error-ratio-ratio',
+      'chart-latency-p99-value',
+    ]);
+    expectAllDrawn(charts);
+    const weights = charts.find((c) => c.id === 'chart-weights')!;
+    expect(weights.series.map((s) => s.name)).toContain('share the canary answered (per minute)');
+    expect(weights.markers).toBe(result.timeline.length);
+    expect(weights.markerKeys).toEqual([...new Set(result.timeline.map((e) => e.decision.action))]);
+    expect(weights.shades.map((s) => s.kind)).toEqual(['match', 'fault']);
+    expect(charts.find((c) => c.id === 'chart-error-ratio-ratio')?.bands.map((b) => b.name)).toEqual([
+      '99% interval',
+    ]);
+    expect(charts.find((c) => c.id === 'chart-latency')?.series.map((s) => s.name)).toEqual([
       'v1 (stable) p99',
       'v1 (stable) p50',
       'v2 (canary) p99',
       'v2 (canary) p50',
     ]);
+  });
 
-    const screenshot = path.join(dir, 'report.png');
-    await page.screenshot({ path: screenshot, fullPage: true });
-    const png = await readFile(screenshot);
-    expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
-    expect(png.length).toBeGreaterThan(20_000);
-    if (process.env.CANARIA_KEEP_SCREENSHOT) await writeFile(process.env.CANARIA_KEEP_SCREENSHOT, png);
+  it('draws the requests against minSamples and the relative judges’ bounds of a low-traffic release', async () => {
+    const result = await lowTrafficReport();
+    const file = path.join(dir, 'low.html');
+    await writeFile(file, renderReport(result));
+    const charts = await drawnCharts(file);
+    expect(charts.map((c) => c.id)).toEqual([
+      'chart-weights',
+      'chart-errors',
+      'chart-latency',
+      'chart-requests',
+      'chart-error-ratio-value',
+      'chart-latency-p99-value',
+    ]);
+    expectAllDrawn(charts);
+    expect(charts.find((c) => c.id === 'chart-requests')?.series.map((s) => s.name)).toEqual([
+      'canary requests in the analysed window',
+      'stable requests in the analysed window',
+      'minSamples 100 (fewer in the window: Inconclusive)',
+    ]);
+    expect(charts.find((c) => c.id === 'chart-error-ratio-value')?.series.map((s) => s.name)).toEqual([
+      'canary',
+      'stable',
+      'bound: stable x (1 + tolerance) + slack',
+    ]);
   });
 });

@@ -1,7 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { EXIT } from '../exit-codes.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulationResult } from '../../sim/simulate.js';
-import { runSimulate, type SimulateIo, type SimulateOptions } from './simulate.js';
+import { cannotWrite, runSimulate, type SimulateIo, type SimulateOptions } from './simulate.js';
 
 const EXAMPLES = new URL('../../../examples/scenarios/', import.meta.url).pathname;
 const example = (name: string) => `${EXAMPLES}${name}`;
@@ -19,6 +23,7 @@ function testIo(inline: Record<string, string> = {}) {
       written.set(path, text);
       return Promise.resolve();
     },
+    cannotWrite: () => Promise.resolve(undefined),
     style: { color: false },
   };
   return { io, out, err, written };
@@ -40,31 +45,47 @@ describe('canaria simulate on the examples', () => {
     const result = await simulateJson({ file: [release], scenario: example('healthy.yaml') });
     expect(result.outcome).toBe('Succeeded');
     expect([...new Set(result.weights.map((w) => w.actual))]).toEqual([0, 5, 10, 25, 50, 100]);
+    // as the file says: only the first step holds, for a minute or two, until the canary has served enough
+    const holds = result.timeline.filter((e) => e.decision.action === 'Hold');
+    expect(holds.map((e) => e.step)).toEqual([1]);
+    expect(holds[0]!.lastAtMs).toBeLessThan(3 * 60_000);
   });
 
   it('fault-at-10m.yaml: rolled back after the fault starts, at the weight it had reached', async () => {
     const result = await simulateJson({ file: [release], scenario: example('fault-at-10m.yaml') });
     expect(result.outcome).toBe('RolledBack');
     const rollback = result.timeline.at(-1)!;
+    // as the file says: within about a minute of the fault, at once, at 25 %
     expect(rollback.atMs).toBeGreaterThan(10 * 60_000);
+    expect(rollback.atMs).toBeLessThan(12 * 60_000);
     expect(rollback.decision.message).toMatch(
-      /^rolled back at (10|25)% over \d+m.*error-ratio Fail: .*e-value \S+ >= 100/,
+      /^rolled back at 25% over \d+m.*error-ratio Fail: .*e-value \S+ >= 100/,
     );
     // before the fault no analysis failed twice in a row
     expect(result.timeline.filter((e) => e.decision.action === 'Rollback')).toHaveLength(1);
   });
 
-  it('low-traffic.yaml: holds at 5 % collecting evidence until the time limit and never rolls back', async () => {
+  it('low-traffic.yaml: holds at 5 % collecting evidence until the time limit, on one line, and never rolls back', async () => {
     const result = await simulateJson({ file: [release], scenario: example('low-traffic.yaml') });
     expect(result.finished).toBe(false);
     expect(result.outcome).toBe('Progressing');
     expect(result.durationMs).toBe(30 * 60_000);
     expect(result.weights.at(-1)?.actual).toBe(5);
-    const holds = result.timeline.filter((e) => e.decision.action === 'Hold');
-    expect(holds.length).toBeGreaterThan(10);
-    expect(holds.every((e) => ['Inconclusive', 'CollectingEvidence'].includes(e.decision.reason))).toBe(true);
-    expect(holds.at(-1)?.decision.message).toMatch(/more canary requests \(~\d/);
-    expect(result.timeline.some((e) => e.decision.action === 'Rollback')).toBe(false);
+    expect(result.timeline.map((e) => e.decision.action)).toEqual(['Start', 'Advance', 'Hold']);
+    const hold = result.timeline[2]!;
+    // an analysis a minute from 01:01 to 29:01
+    expect(hold.count).toBe(29);
+    expect(Object.keys(hold.reasons ?? {}).sort()).toEqual(['CollectingEvidence', 'Inconclusive']);
+    expect(hold.decision.message).toMatch(/more canary requests \(~\d/);
+
+    const t = testIo();
+    expect(await runSimulate({ file: [release], scenario: example('low-traffic.yaml') }, t.io)).toBe(0);
+    const text = t.out.join('\n');
+    expect(text.match(/ Hold /g)).toHaveLength(1);
+    expect(text).toMatch(/held 29 times from 01:01 to 29:01 \(\d+ collecting evidence, \d+ inconclusive\)/);
+    expect(text).toMatch(
+      /expected wait: ~\S+ for about \d+ more canary requests \(error-ratio: \d+% of the evidence, this step needs 25%\)/,
+    );
   });
 
   it('ab-header.yaml: only the testuser requests reach v2 during the A/B stage, then everyone moves', async () => {
@@ -133,6 +154,108 @@ describe('canaria simulate: bad input names the file, the field and the fix', ()
     expect(t.err[0]).toBe('--seed "x" must be a whole number >= 0, e.g. --seed 7');
     expect(t.err[1]).toMatch(/^--expect "Done" is not a phase; use one of Initializing, Progressing/);
     expect(t.err[2]).toMatch(/^\/nonexistent\/release.yaml: cannot read the file/);
+  });
+
+  it('refuses a metric it cannot simulate before the run, naming it', async () => {
+    const text = readFileSync(release, 'utf8').replace(
+      '      - name: latency-p99\n',
+      '      - name: upstream-failures\n',
+    );
+    const t = testIo({ 'custom.yaml': text });
+    expect(await runSimulate({ file: ['custom.yaml'] }, t.io)).toBe(EXIT.usage);
+    expect(t.err).toHaveLength(1);
+    expect(t.err[0]).toMatch(
+      /^custom\.yaml: spec\.analysis\.templates\[1\] \(ClusterAnalysisTemplate upstream-failures\): metric "upstream-failures": custom PromQL cannot be simulated/,
+    );
+    // nothing ran: no timeline, no summary
+    expect(t.out).toEqual([]);
+  });
+
+  it('checks that --report can be written before the run', async () => {
+    const t = testIo();
+    t.io.cannotWrite = cannotWrite;
+    const code = await runSimulate(
+      { file: [release], scenario: example('healthy.yaml'), report: '/nonexistent-dir/out.html' },
+      t.io,
+    );
+    expect(code).toBe(EXIT.usage);
+    expect(t.err).toEqual([
+      '--report /nonexistent-dir/out.html: the directory /nonexistent-dir does not exist; create it or write the report elsewhere',
+    ]);
+    expect(t.out).toEqual([]);
+    expect(t.written.size).toBe(0);
+  });
+
+  it('picks one release of a file with several with --release', async () => {
+    const ab = readFileSync(example('reviews-ab-release.yaml'), 'utf8');
+    const abRelease = ab
+      .slice(ab.indexOf('apiVersion: canaria.dev'), ab.indexOf('---'))
+      .replace('name: reviews\n  namespace', 'name: reviews-ab\n  namespace');
+    const t = testIo({ 'both.yaml': `${readFileSync(release, 'utf8')}\n---\n${abRelease}` });
+    expect(await runSimulate({ file: ['both.yaml'] }, t.io)).toBe(EXIT.usage);
+    expect(t.err).toEqual([
+      'both.yaml: 2 CanaryReleases found (default/reviews, default/reviews-ab); pick one with --release NAME, e.g. --release default/reviews',
+    ]);
+    const picked = testIo({ 'both.yaml': `${readFileSync(release, 'utf8')}\n---\n${abRelease}` });
+    const code = await runSimulate(
+      { file: ['both.yaml'], release: 'reviews-ab', scenario: example('ab-header.yaml'), json: true },
+      picked.io,
+    );
+    expect(code, picked.err.join('\n')).toBe(0);
+    const result = JSON.parse(picked.out.join('\n')) as SimulationResult;
+    expect(result.release).toBe('default/reviews-ab');
+    expect(result.stages.map((s) => s.kind)).toEqual(['match']);
+  });
+});
+
+describe('cannotWrite: the report path, checked without writing', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'canaria-simulate-'));
+    await writeFile(path.join(dir, 'existing.html'), 'old');
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('accepts a new file in a directory and an existing file, and leaves both as they were', async () => {
+    expect(await cannotWrite(path.join(dir, 'new.html'))).toBeUndefined();
+    expect(await cannotWrite(path.join(dir, 'existing.html'))).toBeUndefined();
+    expect(await readFile(path.join(dir, 'existing.html'), 'utf8')).toBe('old');
+    await expect(readFile(path.join(dir, 'new.html'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('says why not: a directory, a missing directory, a file in the way', async () => {
+    expect(await cannotWrite(dir)).toBe('is a directory; name a file, e.g. report.html');
+    expect(await cannotWrite(path.join(dir, 'no', 'such', 'r.html'))).toBe(
+      `the directory ${path.join(dir, 'no', 'such')} does not exist; create it or write the report elsewhere`,
+    );
+    expect(await cannotWrite(path.join(dir, 'existing.html', 'r.html'))).toBe(
+      `${path.join(dir, 'existing.html')} is not a directory`,
+    );
+  });
+});
+
+describe('canaria simulate: managed mode', () => {
+  it('simulates examples/managed-podinfo.yaml: the primary set up, a bad change rolled back and reverted', async () => {
+    const t = testIo();
+    const code = await runSimulate(
+      {
+        file: [new URL('../../../examples/managed-podinfo.yaml', import.meta.url).pathname],
+        scenario: example('managed-bad-image.yaml'),
+      },
+      t.io,
+    );
+    expect(code, t.err.join('\n')).toBe(0);
+    const text = t.out.join('\n');
+    expect(text).toMatch(
+      /^00:00 {2}Initialize .*\n {9}initialized: podinfo-primary runs revision [0-9a-f]{8}/m,
+    );
+    expect(text).toMatch(/^\d\d:\d\d {2}Rollback .*\n {9}rolled back at 10%/m);
+    expect(text).toMatch(
+      /^\d\d:\d\d {2}Revert .*\n {9}Deployment podinfo: pod template of revision \w+ replaced by the last promoted one/m,
+    );
+    expect(text).toMatch(/^outcome {2}RolledBack after /m);
   });
 });
 

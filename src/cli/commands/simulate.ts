@@ -1,8 +1,10 @@
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PHASES, type Phase } from '../../api/canary-release.js';
 import { loadManifestFiles, type ManifestProblem } from '../../istio/manifests.js';
-import { loadCluster } from '../../sim/cluster.js';
+import { loadCluster, unsimulatableMetrics } from '../../sim/cluster.js';
 import { renderEntry, renderSummary, type Style } from '../../sim/render.js';
 import { renderReport } from '../../sim/report.js';
 import { defaultScenario, parseScenario, type Scenario } from '../../sim/scenario.js';
@@ -19,11 +21,45 @@ export interface SimulateOptions {
   json?: boolean;
   report?: string;
   expect?: string;
+  release?: string;
 }
 
 export interface SimulateIo extends CommandIo {
   writeFile(path: string, text: string): Promise<void>;
+  /** Why `path` cannot be written, or undefined when it can (checked before the run, writing nothing). */
+  cannotWrite(path: string): Promise<string | undefined>;
   style: Style;
+}
+
+const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+/**
+ * Whether a file can be written at `path` without writing it: an existing file must be writable and
+ * not a directory; a new one needs a writable directory.
+ */
+export async function cannotWrite(path: string): Promise<string | undefined> {
+  try {
+    if ((await stat(path)).isDirectory()) return 'is a directory; name a file, e.g. report.html';
+    await access(path, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    if (code(err) === 'EACCES' || code(err) === 'EPERM')
+      return 'the file is not writable (permission denied)';
+    // ENOTDIR: a file where the path needs a directory; the check below names it
+    if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') return (err as Error).message;
+  }
+  const dir = dirname(resolve(path));
+  try {
+    if (!(await stat(dir)).isDirectory()) return `${dir} is not a directory`;
+    await access(dir, constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch (err) {
+    if (code(err) === 'ENOENT')
+      return `the directory ${dir} does not exist; create it or write the report elsewhere`;
+    if (code(err) === 'EACCES' || code(err) === 'EPERM')
+      return `cannot create files in ${dir} (permission denied)`;
+    return (err as Error).message;
+  }
 }
 
 const where = (p: ManifestProblem) => (p.line === undefined ? p.file : `${p.file}:${p.line}`);
@@ -62,19 +98,31 @@ export async function runSimulate(options: SimulateOptions, io: SimulateIo): Pro
   if (options.expect !== undefined && !(PHASES as readonly string[]).includes(options.expect)) {
     return fail([`--expect "${options.expect}" is not a phase; use one of ${PHASES.join(', ')}`], EXIT.usage);
   }
+  if (options.report !== undefined) {
+    // a report that cannot be written would be found out only after the whole run
+    const why = await io.cannotWrite(options.report);
+    if (why) return fail([`--report ${options.report}: ${why}`], EXIT.usage);
+  }
   const { manifests, problems } = await loadManifestFiles(options.file, (f) => io.readFile(f));
   if (problems.length)
     return fail(
       problems.map((p) => `${where(p)}: ${p.message}`),
       EXIT.usage,
     );
-  const loaded = loadCluster(manifests);
+  const loaded = loadCluster(manifests, options.release === undefined ? {} : { release: options.release });
   if (!loaded.ok)
     return fail(
       loaded.problems.map((p) => `${where(p)}: ${p.message}`),
       EXIT.usage,
     );
   const cluster = loaded.value;
+  const unsimulatable = unsimulatableMetrics(cluster);
+  if (unsimulatable.length) {
+    return fail(
+      unsimulatable.map((i) => `${cluster.file}: ${i.path}: ${i.message}`),
+      EXIT.usage,
+    );
+  }
   const read = await readScenario(options.scenario, io);
   if (!read.ok) return fail(read.errors, EXIT.usage);
   const unknown = checkScenarioNames(read.scenario, cluster);
@@ -86,10 +134,9 @@ export async function runSimulate(options: SimulateOptions, io: SimulateIo): Pro
     );
   }
 
-  const names = { stable: cluster.stable.revision, canary: cluster.canary.revision };
   const result = await simulate(cluster, read.scenario, {
     seed,
-    onEntry: (entry) => {
+    onEntry: (entry, names) => {
       if (!options.json) io.stdout(renderEntry(entry, names, io.style));
     },
   });
@@ -125,6 +172,10 @@ export const registerSimulate: RegisterCommand = (program: Command) => {
       '-f, --file <files...>',
       'YAML files with the CanaryRelease, its VirtualService and DestinationRule (Deployments and templates optional)',
     )
+    .option(
+      '--release <name>',
+      'which CanaryRelease to simulate when the files hold several: NAME or NAMESPACE/NAME',
+    )
     .option('--scenario <file>', 'scenario YAML: traffic, request classes, revision behaviour, faults')
     .option('--seed <n>', 'random seed; the same seed gives the same timeline', '1')
     .option('--json', 'print the result as JSON')
@@ -135,6 +186,7 @@ export const registerSimulate: RegisterCommand = (program: Command) => {
       process.exitCode = await runSimulate(options, {
         ...processIo,
         writeFile: (path, text) => writeFile(path, text, 'utf8'),
+        cannotWrite,
         style: { color: options.color && colorWanted(process.stdout, process.env) },
       });
     });

@@ -18,6 +18,14 @@ export const ROUTING_RECHECK_MS = 5_000;
 /** How soon to look again while waiting for a workload to appear or a window to open. */
 export const IDLE_RECHECK_MS = 30_000;
 
+/**
+ * Holds that are one streak though their reason alternates: at low traffic an analysis with no new
+ * canary request (Inconclusive) falls between ones that collect evidence.
+ */
+const WAITING_FOR_EVIDENCE = new Set(['Inconclusive', 'CollectingEvidence']);
+const sameHold = (a: string, b: string) =>
+  a === b || (WAITING_FOR_EVIDENCE.has(a) && WAITING_FOR_EVIDENCE.has(b));
+
 /** A status being rewritten, the actions it implies, and when to look again. */
 export class StatusDraft {
   readonly status: CanaryReleaseStatus;
@@ -47,8 +55,9 @@ export class StatusDraft {
 
   /**
    * Records a decision, and an Event for it. A hold for the same reason as the decision before it
-   * (at the same step) does not add a record: it updates that one, counts it and keeps when the
-   * streak began, so a long hold is one entry and one Event rather than one per analysis.
+   * (at the same step and weight; waiting for evidence counts as one reason) does not add a record:
+   * it updates that one, counts it and keeps when the streak began, so a long hold is one entry and
+   * one Event rather than one per analysis.
    */
   record(
     action: DecisionAction,
@@ -73,7 +82,7 @@ export class StatusDraft {
     if (
       action === 'Hold' &&
       last?.action === 'Hold' &&
-      last.reason === reason &&
+      sameHold(last.reason, reason) &&
       last.step === record.step &&
       last.canaryWeight === record.canaryWeight
     ) {

@@ -261,7 +261,8 @@ const addAll = (into: Record<string, Served>, from: Readonly<Record<string, Serv
 };
 
 /** A record's identity across reconciles: a collapsed hold keeps when its run began. */
-const recordKey = (r: DecisionRecord): string => `${r.firstTime ?? r.time}|${r.action}|${r.reason}|${r.step}`;
+// not the reason: a streak of holds waiting for evidence is one record whose reason alternates
+const recordKey = (r: DecisionRecord): string => `${r.firstTime ?? r.time}|${r.action}|${r.step}`;
 
 /** An A/B stage as one phrase: `header end-user exact testuser, 100% of them`. */
 function describeMatch(match: MatchStage | undefined): string {

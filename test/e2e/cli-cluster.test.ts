@@ -17,6 +17,7 @@ import { runResume } from '../../src/cli/cluster/resume.js';
 import { runRetry } from '../../src/cli/cluster/retry.js';
 import type { ClusterFlags } from '../../src/cli/cluster/session.js';
 import { runStatus } from '../../src/cli/cluster/status.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { realTimers } from '../../src/controller/queue.js';
 import { baseSpecInput } from '../builders/release.js';
 import { kubeRequest } from '../harness/kube-http.js';
@@ -218,7 +219,7 @@ describe('the cluster commands against a real API server', () => {
     const missing = cli();
     expect(
       await runPause('ratings', { color: false, kubeconfig: env.kubeconfigPath, namespace: ns }, missing),
-    ).toBe(1);
+    ).toBe(EXIT.unknown);
     expect(missing.err).toEqual([
       `canaryrelease ${ns}/ratings not found; check the name and the namespace (-n), or list them with: kubectl canaria get -n ${ns}`,
     ]);

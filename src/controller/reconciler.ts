@@ -300,7 +300,10 @@ export class Reconciler {
           }
           if (writes.length) {
             const names = writes.map((w) => (w.op === 'create' ? w.object.metadata.name : w.ref.name));
-            log.info({ revision: action.revision, copies: names }, 'wrote the primary\'s copies of its config');
+            log.info(
+              { revision: action.revision, copies: names },
+              "wrote the primary's copies of its config",
+            );
           }
           if (!primary) {
             const replicas = seen.observations.managed?.primaryReplicas ?? 1;
@@ -351,9 +354,12 @@ export class Reconciler {
             await kube.delete('HorizontalPodAutoscaler', ref);
           }
           if (primary) await kube.delete('Deployment', { namespace, name: primary.metadata.name });
-          const kinds = this.deps.trackSecrets ? (['ConfigMap', 'Secret'] as const) : (['ConfigMap'] as const);
+          const kinds = this.deps.trackSecrets
+            ? (['ConfigMap', 'Secret'] as const)
+            : (['ConfigMap'] as const);
           for (const kind of kinds) {
-            for (const ref of primaryConfigCopies(kube.list(kind, namespace), name)) await kube.delete(kind, ref);
+            for (const ref of primaryConfigCopies(kube.list(kind, namespace), name))
+              await kube.delete(kind, ref);
           }
           log.info(`deleted ${primaryName(target.metadata.name)} and its copies of its config`);
           return null;

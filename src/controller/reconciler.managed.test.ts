@@ -403,6 +403,29 @@ describe('managed mode on an in-memory cluster', () => {
     ).toBe(3);
   });
 
+  it('with managed mode turned off lets a managed release being deleted go, leaving traffic on the primary', async () => {
+    const kube = podinfoCluster();
+    const h = await initialized(kube);
+    const off = new Reconciler({
+      kube,
+      measurer: new MeasureBatcher(fakeMetrics(healthy), 0),
+      clock: () => new Date('2026-11-21T12:00:00Z'),
+      logger: silentLogger(),
+      managedMode: false,
+    });
+    await kube.delete('CanaryRelease', { namespace: NAMESPACE, name: 'podinfo' });
+    expect(h.get('CanaryRelease', 'podinfo')).toBeDefined();
+    await off.reconcile(KEY);
+    expect(h.get('CanaryRelease', 'podinfo')).toBeUndefined();
+    expect(kube.events.at(-1)?.event).toMatchObject({
+      severity: 'Warning',
+      reason: 'ManagedModeOff',
+      message: expect.stringMatching(/traffic stays where it is and podinfo-primary is kept/) as unknown,
+    });
+    expect(h.weights()).toBe('100/0');
+    expect(h.primary()).toBeDefined();
+  });
+
   it('on deletion gives all traffic back to the user Deployment before letting the release go', async () => {
     const kube = podinfoCluster(managedSpecInput({ managed: { cleanupOnDelete: true } }));
     const h = await initialized(kube);

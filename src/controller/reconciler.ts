@@ -93,7 +93,16 @@ export class Reconciler {
       if (object.metadata.generation !== undefined) seen.observations.generation = object.metadata.generation;
       if (deletedAt !== undefined && parsed.value.targetRef && !this.managedMode) {
         // without managed mode's permissions nothing can be handed back: the primary keeps serving
-        decision = { status: status ?? {}, actions: [{ type: 'removeFinalizer' }], requeueAfterMs: null };
+        const primary = primaryName(parsed.value.targetRef.name);
+        const message = `managed mode is turned off in this controller (--managed-mode=false): traffic stays where it is and ${primary} is kept; delete it yourself once nothing routes to it`;
+        decision = {
+          status: status ?? {},
+          actions: [
+            { type: 'event', severity: 'Warning', reason: 'ManagedModeOff', message },
+            { type: 'removeFinalizer' },
+          ],
+          requeueAfterMs: null,
+        };
       } else if (deletedAt !== undefined) {
         decision = decideDeletion(parsed.value, status, seen.observations, new Date(deletedAt), now);
       } else {

@@ -31,13 +31,15 @@ let world: World;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  world = await startWorld();
+  // with trackSecrets, so the primary's copies of Secrets are written with the chart's RBAC for them
+  world = await startWorld({ chartValues: { trackSecrets: true } });
   cleanups.push(() => world.stop());
   const controller: ControllerProcess = await startControllerProcess({
     kubeconfigPath: world.controllerKubeconfig,
     prometheusUrl: world.prometheus.url,
     leaseNamespace: CONTROLLER_NAMESPACE,
     identity: 'canaria-managed',
+    extraArgs: ['--track-secrets=true'],
   });
   cleanups.push(() => controller.kill('SIGTERM'));
 });
@@ -63,6 +65,10 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
     namespace,
     body: { metadata: { name: 'podinfo-config' }, data: { color: 'blue' } },
   });
+  await core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'podinfo-token' }, type: 'Opaque', stringData: { token: 'one' } },
+  });
   await apps.createNamespacedDeployment({
     namespace,
     body: {
@@ -79,6 +85,9 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
                 name: 'podinfo',
                 image: 'podinfo:1.0',
                 envFrom: [{ configMapRef: { name: 'podinfo-config' } }],
+                env: [
+                  { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'podinfo-token', key: 'token' } } },
+                ],
               },
             ],
           },
@@ -348,6 +357,14 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     expect((await service.read('podinfo')).spec?.template.spec?.containers[0]?.envFrom).toEqual([
       { configMapRef: { name: 'podinfo-config' } },
     ]);
+    // and its own copy of the Secret, written with the RBAC the chart grants with trackSecrets
+    expect(primary.spec?.template.spec?.containers[0]?.env?.[0]?.valueFrom?.secretKeyRef?.name).toBe(
+      'podinfo-token-primary',
+    );
+    const secretCopy = await core.readNamespacedSecret({ namespace, name: 'podinfo-token-primary' });
+    expect(secretCopy.type).toBe('Opaque');
+    expect(Buffer.from(secretCopy.data?.token ?? '', 'base64').toString()).toBe('one');
+    expect(secretCopy.metadata?.labels).toMatchObject({ 'canaria.dev/release': 'podinfo' });
 
     // every state of the copy and of the release, in the order the API server's watches sent them
     const log: string[] = [];

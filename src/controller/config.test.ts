@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { watchedKinds } from '../kube/resources.js';
 import { ConfigError, loadControllerConfig } from './config.js';
 
 describe('loadControllerConfig', () => {
@@ -149,6 +150,33 @@ describe('loadControllerConfig', () => {
       expect.stringMatching(
         /^--error-grpc-codes \(or CANARIA_ERROR_GRPC_CODES\): "14" must be a gRPC status name: OK, CANCELLED/,
       ),
+    ]);
+  });
+
+  it('runs managed mode unless told not to, and then watches none of its kinds', () => {
+    expect(loadControllerConfig({}, {}).managedMode).toBe(true);
+    const off = loadControllerConfig({ managedMode: 'false' }, {});
+    expect(off.managedMode).toBe(false);
+    expect(watchedKinds(off)).toEqual([
+      'CanaryRelease',
+      'AnalysisTemplate',
+      'ClusterAnalysisTemplate',
+      'VirtualService',
+      'DestinationRule',
+      'Deployment',
+    ]);
+    expect(watchedKinds(loadControllerConfig({}, { CANARIA_TRACK_SECRETS: 'true' }))).toContain('Secret');
+    expect(watchedKinds(loadControllerConfig({}, {}))).toEqual(
+      expect.arrayContaining(['ConfigMap', 'HorizontalPodAutoscaler']),
+    );
+    let error: unknown;
+    try {
+      loadControllerConfig({ managedMode: 'false', trackSecrets: 'true' }, {});
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      '--track-secrets (or CANARIA_TRACK_SECRETS): Secrets count only in managed mode, which --managed-mode (or CANARIA_MANAGED_MODE) turns off; drop one of the two',
     ]);
   });
 });

@@ -155,6 +155,13 @@ export const SETTINGS = {
     description: 'cron schedule of the periodic resync of every release',
     default: '*/5 * * * *',
   },
+  managedMode: {
+    flag: '--managed-mode',
+    env: 'CANARIA_MANAGED_MODE',
+    description:
+      'managed mode (releases with spec.targetRef): watch ConfigMaps and HorizontalPodAutoscalers and write Deployments, autoscalers and ConfigMaps; with false a targetRef is refused and those permissions are not needed',
+    default: 'true',
+  },
   trackSecrets: {
     flag: '--track-secrets',
     env: 'CANARIA_TRACK_SECRETS',
@@ -181,6 +188,8 @@ export interface ControllerConfig {
   metricsPort: number;
   concurrency: number;
   resync: string;
+  /** Releases with a targetRef are accepted, and what they need is watched. */
+  managedMode: boolean;
   trackSecrets: boolean;
   logLevel: string;
 }
@@ -344,9 +353,15 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     metricsPort: integer('metricsPort', 0, 65535),
     concurrency: integer('concurrency', 1, 1000),
     resync,
+    managedMode: boolean('managedMode'),
     trackSecrets: boolean('trackSecrets'),
     logLevel,
   };
+  if (config.trackSecrets && !config.managedMode) {
+    problems.push(
+      `${where('trackSecrets')}: Secrets count only in managed mode, which ${where('managedMode')} turns off; drop one of the two`,
+    );
+  }
   // $KUBECONFIG may list several files: the client's default loader reads it, so only the flag counts here
   if (typeof raw.kubeconfig === 'string' && raw.kubeconfig) config.kubeconfig = raw.kubeconfig;
   const context = get('context');

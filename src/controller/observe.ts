@@ -24,8 +24,14 @@ import type { RevisionLabel } from '../metrics/request-stats.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 import { jsonEqual } from '../kube/json-patch.js';
 import { ownedBy, primaryName, REVISION_ANNOTATION } from '../managed/labels.js';
-import { promotedTemplate } from '../managed/primary.js';
-import { referencedConfigs, revisionLabelKey, workloadRevision } from '../managed/revision.js';
+import { planConfigCopies, type ConfigCopyPlan } from '../managed/configs.js';
+import { promotedTemplate, targetSelectorIssue } from '../managed/primary.js';
+import {
+  referencedConfigs,
+  revisionLabelKey,
+  workloadRevision,
+  type ConfigRef,
+} from '../managed/revision.js';
 import { desiredSubsets, subsetsPointed, type SubsetLabels } from '../managed/subsets.js';
 
 /** What one reconcile reads about a release, all from the caches. */
@@ -37,6 +43,8 @@ export interface ManagedWorkloads {
   revisionKey: string;
   destinationRule: DestinationRule;
   subsets: SubsetLabels;
+  /** The primary's copies of the ConfigMaps and Secrets the user's template reads, as of this revision. */
+  configs: ConfigCopyPlan;
 }
 
 export interface ObserveOptions {
@@ -46,6 +54,8 @@ export interface ObserveOptions {
   trackSecrets: boolean;
   /** The metrics providers the controller has; metrics naming another are a configuration issue. */
   metricsProviders?: readonly string[];
+  /** False when the controller runs without managed mode (and without its permissions). */
+  managedMode?: boolean;
 }
 
 export interface ReleaseObservation {
@@ -279,7 +289,14 @@ export function observeRelease(
     }
   }
   let managed: ManagedWorkloads | undefined;
-  if (dr && spec.targetRef) {
+  if (spec.targetRef && options.managedMode === false) {
+    issues.push(
+      releaseField(
+        'spec.targetRef',
+        'managed mode is turned off in this controller (--managed-mode=false; chart value managedMode.enabled=false), so it neither reads nor writes Deployments for a targetRef; remove spec.targetRef and name the two Deployments in spec.subsets, or turn managed mode on',
+      ),
+    );
+  } else if (dr && spec.targetRef) {
     managed = observeManaged(kube, namespace, spec, dr, options, issues, observations, reported);
   }
   if (vs) {
@@ -336,6 +353,11 @@ function observeManaged(
     );
     return undefined;
   }
+  const selectorIssue = targetSelectorIssue(target, revisionKey);
+  if (selectorIssue) {
+    issues.push(selectorIssue);
+    return undefined;
+  }
   const primary = kube.get('Deployment', { namespace, name: primaryName(name) }) as Deployment | undefined;
   if (primary && !ownedBy(primary.metadata.labels, options.release)) {
     issues.push(
@@ -346,11 +368,14 @@ function observeManaged(
     );
     return undefined;
   }
-  const revision = workloadRevision(target.spec?.template, (ref) =>
+  const lookup = (ref: ConfigRef) =>
     ref.kind === 'Secret' && !options.trackSecrets
-      ? 'untracked'
-      : kube.get(ref.kind, { namespace, name: ref.name }),
-  );
+      ? ('untracked' as const)
+      : kube.get(ref.kind, { namespace, name: ref.name });
+  const revision = workloadRevision(target.spec?.template, lookup);
+  // from the same cache reads as the revision: the copies hold exactly the content it was judged with
+  const configs = planConfigCopies(options.release, namespace, target.spec?.template, lookup);
+  issues.push(...configs.issues);
   const untrackedSecrets = options.trackSecrets
     ? []
     : referencedConfigs(target.spec?.template?.spec)
@@ -375,7 +400,7 @@ function observeManaged(
     observations.stableRevision = primaryRevision;
     reported.stable = primary?.spec?.template?.metadata?.labels?.[revisionKey];
   }
-  const workloads: ManagedWorkloads = { target, revisionKey, destinationRule: dr, subsets };
+  const workloads: ManagedWorkloads = { target, revisionKey, destinationRule: dr, subsets, configs };
   if (primary) workloads.primary = primary;
   return workloads;
 }

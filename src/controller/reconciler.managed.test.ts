@@ -170,6 +170,99 @@ describe('managed mode on an in-memory cluster', () => {
     expect(h.primary()!.spec?.template?.metadata?.labels?.version).toBe(h.status()?.canaryRevision);
   });
 
+  it('gives the primary its own copy of the ConfigMap, which keeps the old content until the new one is promoted', async () => {
+    const kube = podinfoCluster();
+    const h = await initialized(kube);
+    const copy = () =>
+      kube.get('ConfigMap', { namespace: NAMESPACE, name: 'podinfo-config-primary' }) as
+        (KubeObject & { data?: Record<string, string> }) | undefined;
+    expect(copy()?.data).toEqual({ color: 'blue' });
+    expect(copy()?.metadata.labels).toEqual({
+      'app.kubernetes.io/managed-by': 'canaria',
+      'canaria.dev/release': 'podinfo',
+    });
+    const envFrom = (d: Deployment | undefined) =>
+      (d?.spec?.template?.spec as { containers: { envFrom: unknown }[] }).containers[0]?.envFrom;
+    // the primary reads the copy; the user's Deployment, the canary, reads the original
+    expect(envFrom(h.primary())).toEqual([{ configMapRef: { name: 'podinfo-config-primary' } }]);
+    expect(envFrom(h.target())).toEqual([{ configMapRef: { name: 'podinfo-config' } }]);
+
+    kube.apply('ConfigMap', configMap({ color: 'green' }));
+    const contents: unknown[] = [];
+    await h.runUntil(() => {
+      if (contents.at(-1) !== copy()?.data?.color) contents.push(copy()?.data?.color);
+      return h.weights() === '40/60';
+    });
+    expect(h.status()?.phase).toBe('Progressing');
+    expect(copy()?.data).toEqual({ color: 'blue' });
+    await h.runUntil(() => {
+      if (contents.at(-1) !== copy()?.data?.color) contents.push(copy()?.data?.color);
+      return h.status()?.phase === 'Succeeded';
+    });
+    expect(h.status()?.decisions?.at(-1)?.reason).toBe('Promoted');
+    expect(copy()?.data).toEqual({ color: 'green' });
+    // the copy changed once, at promotion
+    expect(contents).toEqual(['blue', 'green']);
+    // the template that reads it is the user's (revertTarget puts back what the user wrote)
+    expect(envFrom(h.primary())).toEqual([{ configMapRef: { name: 'podinfo-config-primary' } }]);
+  });
+
+  it('copies Secrets for the primary only when it may read them, and deletes the copies with the primary', async () => {
+    for (const trackSecrets of [false, true]) {
+      const kube = podinfoCluster(managedSpecInput({ managed: { cleanupOnDelete: true } }));
+      const d = userDeployment();
+      (d.spec!.template!.spec as { volumes?: unknown[] }).volumes = [
+        { name: 's', secret: { secretName: 'token' } },
+      ];
+      kube.apply('Deployment', d);
+      kube.apply('Secret', {
+        metadata: { name: 'token', namespace: NAMESPACE },
+        type: 'Opaque',
+        data: { t: 'YQ==' },
+      });
+      const h = await initialized(kube, { trackSecrets });
+      const volumes = (h.primary()!.spec?.template?.spec as { volumes: unknown[] }).volumes;
+      const copy = kube.get('Secret', { namespace: NAMESPACE, name: 'token-primary' });
+      if (trackSecrets) {
+        expect(volumes).toEqual([{ name: 's', secret: { secretName: 'token-primary' } }]);
+        expect(copy).toMatchObject({ type: 'Opaque', data: { t: 'YQ==' } });
+      } else {
+        // canaria may not read it: the primary reads the original, and the status says changes go unjudged
+        expect(volumes).toEqual([{ name: 's', secret: { secretName: 'token' } }]);
+        expect(copy).toBeUndefined();
+      }
+      await kube.delete('CanaryRelease', { namespace: NAMESPACE, name: 'podinfo' });
+      await h.runUntil(() => h.get('CanaryRelease', 'podinfo') === undefined);
+      expect(kube.get('ConfigMap', { namespace: NAMESPACE, name: 'podinfo-config-primary' })).toBeUndefined();
+      expect(kube.get('Secret', { namespace: NAMESPACE, name: 'token-primary' })).toBeUndefined();
+      expect(kube.get('Secret', { namespace: NAMESPACE, name: 'token' })).toBeDefined();
+    }
+  });
+
+  it('refuses to overwrite a podinfo-config-primary it did not create', async () => {
+    const kube = podinfoCluster();
+    kube.apply('ConfigMap', { metadata: { name: 'podinfo-config-primary', namespace: NAMESPACE }, data: {} });
+    const h = harness(kube);
+    await h.runUntil(() => h.status()?.phase === 'Failed');
+    expect(h.status()?.message).toMatch(
+      /spec\.targetRef\.name: ConfigMap "podinfo-config-primary" exists and was not created by canaria for this release; rename or delete it/,
+    );
+    expect(h.primary()).toBeUndefined();
+  });
+
+  it('refuses a user Deployment whose selector would also select the primary, naming the field and the fix', async () => {
+    const kube = podinfoCluster();
+    const d = userDeployment();
+    d.spec!.selector = { matchLabels: { app: 'podinfo' } };
+    kube.apply('Deployment', d);
+    const h = harness(kube);
+    await h.runUntil(() => h.status()?.phase === 'Failed');
+    expect(h.status()?.message).toMatch(
+      /spec\.targetRef\.name: Deployment "podinfo"'s spec\.selector does not require the revision label version, so it also selects podinfo-primary's pods .*; add version: canary to spec\.selector\.matchLabels/,
+    );
+    expect(h.primary()).toBeUndefined();
+  });
+
   it('rolls a bad revision back with the primary untouched, and with revertTarget restores the template', async () => {
     const kube = podinfoCluster(managedSpecInput({ rollback: { revertTarget: true } }));
     const h = await initialized(kube);
@@ -257,6 +350,80 @@ describe('managed mode on an in-memory cluster', () => {
     expect(
       kube.get('HorizontalPodAutoscaler', { namespace: NAMESPACE, name: 'podinfo-primary' }),
     ).toBeUndefined();
+  });
+
+  it("keeps each side's autoscaler to its own pods: disjoint selectors, the mirror scales the primary", async () => {
+    const kube = podinfoCluster();
+    kube.apply('HorizontalPodAutoscaler', {
+      metadata: { name: 'podinfo', namespace: NAMESPACE },
+      spec: { scaleTargetRef: { kind: 'Deployment', name: 'podinfo' }, minReplicas: 2, maxReplicas: 6 },
+    });
+    const h = await initialized(kube);
+    setImage(kube, 'podinfo:2.0');
+    await h.runUntil(() => h.weights() === '80/20');
+    // an autoscaler counts the pods its target's selector selects (the scale subresource's selector)
+    const selects = (d: Deployment, pods: Deployment) =>
+      Object.entries(d.spec?.selector?.matchLabels ?? {}).every(
+        ([k, v]) => pods.spec?.template?.metadata?.labels?.[k] === v,
+      );
+    const [primary, target] = [h.primary()!, h.target()];
+    expect(selects(target, target) && selects(primary, primary)).toBe(true);
+    expect(selects(target, primary), "the user's selector selects the primary's pods").toBe(false);
+    expect(selects(primary, target), "the primary's selector selects the canary's pods").toBe(false);
+    const mirror = kube.get('HorizontalPodAutoscaler', { namespace: NAMESPACE, name: 'podinfo-primary' });
+    expect((mirror?.spec as { scaleTargetRef: unknown }).scaleTargetRef).toEqual({
+      kind: 'Deployment',
+      name: 'podinfo-primary',
+    });
+  });
+
+  it('with managed mode off refuses a targetRef, naming the field and the fix, and touches no workload', async () => {
+    const kube = podinfoCluster();
+    const reconciler = new Reconciler({
+      kube,
+      measurer: new MeasureBatcher(fakeMetrics(healthy), 0),
+      clock: () => new Date('2026-11-21T10:00:00Z'),
+      logger: silentLogger(),
+      managedMode: false,
+    });
+    await reconciler.reconcile(KEY);
+    const release = kube.get('CanaryRelease', { namespace: NAMESPACE, name: 'podinfo' })!;
+    const status = release.status as CanaryReleaseStatus;
+    expect(status.conditions?.find((c) => c.type === 'ConfigValid')).toMatchObject({
+      status: 'False',
+      message: expect.stringMatching(
+        /spec\.targetRef: managed mode is turned off in this controller \(--managed-mode=false; chart value managedMode\.enabled=false\).*remove spec\.targetRef and name the two Deployments in spec\.subsets, or turn managed mode on/,
+      ) as unknown,
+    });
+    expect(release.metadata.finalizers).toBeUndefined();
+    expect(kube.get('Deployment', { namespace: NAMESPACE, name: 'podinfo-primary' })).toBeUndefined();
+    expect(kube.get('ConfigMap', { namespace: NAMESPACE, name: 'podinfo-config-primary' })).toBeUndefined();
+    expect(
+      (kube.get('Deployment', { namespace: NAMESPACE, name: 'podinfo' }) as Deployment).spec?.replicas,
+    ).toBe(3);
+  });
+
+  it('with managed mode turned off lets a managed release being deleted go, leaving traffic on the primary', async () => {
+    const kube = podinfoCluster();
+    const h = await initialized(kube);
+    const off = new Reconciler({
+      kube,
+      measurer: new MeasureBatcher(fakeMetrics(healthy), 0),
+      clock: () => new Date('2026-11-21T12:00:00Z'),
+      logger: silentLogger(),
+      managedMode: false,
+    });
+    await kube.delete('CanaryRelease', { namespace: NAMESPACE, name: 'podinfo' });
+    expect(h.get('CanaryRelease', 'podinfo')).toBeDefined();
+    await off.reconcile(KEY);
+    expect(h.get('CanaryRelease', 'podinfo')).toBeUndefined();
+    expect(kube.events.at(-1)?.event).toMatchObject({
+      severity: 'Warning',
+      reason: 'ManagedModeOff',
+      message: expect.stringMatching(/traffic stays where it is and podinfo-primary is kept/) as unknown,
+    });
+    expect(h.weights()).toBe('100/0');
+    expect(h.primary()).toBeDefined();
   });
 
   it('on deletion gives all traffic back to the user Deployment before letting the release go', async () => {

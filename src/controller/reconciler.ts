@@ -19,6 +19,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
 import { planPrimaryAutoscaler, primaryAutoscalers } from '../managed/autoscaler.js';
+import { primaryConfigCopies } from '../managed/configs.js';
 import { FINALIZER, primaryName } from '../managed/labels.js';
 import { newPrimary, promotedTemplate, promotePatch, revertPatch, scalePatch } from '../managed/primary.js';
 import { pointSubsetsPatch } from '../managed/subsets.js';
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
   trackSecrets?: boolean;
   /** The names of the metrics providers the controller has; `default` only when absent. */
   metricsProviders?: readonly string[];
+  /** False: releases with a targetRef are refused, and nothing of managed mode is read or written. */
+  managedMode?: boolean;
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
@@ -48,6 +51,10 @@ const REFUSED_RETRY_MS = 30_000;
  */
 export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {}
+
+  private get managedMode(): boolean {
+    return this.deps.managedMode ?? true;
+  }
 
   async reconcile(key: string): Promise<number | null> {
     const ref = parseRefKey(key);
@@ -81,13 +88,26 @@ export class Reconciler {
         release: ref.name,
         trackSecrets: this.deps.trackSecrets ?? false,
         metricsProviders: this.deps.metricsProviders ?? [DEFAULT_METRICS_PROVIDER],
+        managedMode: this.managedMode,
       });
       if (object.metadata.generation !== undefined) seen.observations.generation = object.metadata.generation;
-      if (deletedAt !== undefined) {
+      if (deletedAt !== undefined && parsed.value.targetRef && !this.managedMode) {
+        // without managed mode's permissions nothing can be handed back: the primary keeps serving
+        const primary = primaryName(parsed.value.targetRef.name);
+        const message = `managed mode is turned off in this controller (--managed-mode=false): traffic stays where it is and ${primary} is kept; delete it yourself once nothing routes to it`;
+        decision = {
+          status: status ?? {},
+          actions: [
+            { type: 'event', severity: 'Warning', reason: 'ManagedModeOff', message },
+            { type: 'removeFinalizer' },
+          ],
+          requeueAfterMs: null,
+        };
+      } else if (deletedAt !== undefined) {
         decision = decideDeletion(parsed.value, status, seen.observations, new Date(deletedAt), now);
       } else {
         // before canaria creates anything, so that deleting the release always restores the traffic
-        if (parsed.value.targetRef && !finalizers.includes(FINALIZER)) {
+        if (parsed.value.targetRef && this.managedMode && !finalizers.includes(FINALIZER)) {
           await this.refused(refusals, 'add the finalizer', () => this.addFinalizer(object));
         }
         await this.measure(ref, parsed.value, status, seen, now);
@@ -281,18 +301,31 @@ export class Reconciler {
         case 'syncPrimary': {
           // the Deployment moved on since `decide` looked: the next reconcile plans with the new one
           if (seen.observations.canaryRevision !== action.revision) return CONFLICT_RETRY_MS;
+          // the copies first, so the primary's pods find them when they start
+          const { copied, writes } = workloads.configs;
+          for (const write of writes) {
+            if (write.op === 'create') await kube.create(write.kind, write.object);
+            else await kube.patch(write.kind, write.ref, write.ops);
+          }
+          if (writes.length) {
+            const names = writes.map((w) => (w.op === 'create' ? w.object.metadata.name : w.ref.name));
+            log.info(
+              { revision: action.revision, copies: names },
+              "wrote the primary's copies of its config",
+            );
+          }
           if (!primary) {
             const replicas = seen.observations.managed?.primaryReplicas ?? 1;
             await kube.create(
               'Deployment',
-              newPrimary(release, target, workloads.revisionKey, action.revision, replicas),
+              newPrimary(release, target, workloads.revisionKey, action.revision, replicas, copied),
             );
             log.info({ revision: action.revision, replicas }, `created ${primaryName(target.metadata.name)}`);
           } else {
             await kube.patch(
               'Deployment',
               { namespace, name: primary.metadata.name },
-              promotePatch(primary, target, workloads.revisionKey, action.revision),
+              promotePatch(primary, target, workloads.revisionKey, action.revision, copied),
             );
             log.info({ revision: action.revision }, `copied the revision into ${primary.metadata.name}`);
           }
@@ -330,7 +363,14 @@ export class Reconciler {
             await kube.delete('HorizontalPodAutoscaler', ref);
           }
           if (primary) await kube.delete('Deployment', { namespace, name: primary.metadata.name });
-          log.info(`deleted ${primaryName(target.metadata.name)}`);
+          const kinds = this.deps.trackSecrets
+            ? (['ConfigMap', 'Secret'] as const)
+            : (['ConfigMap'] as const);
+          for (const kind of kinds) {
+            for (const ref of primaryConfigCopies(kube.list(kind, namespace), name))
+              await kube.delete(kind, ref);
+          }
+          log.info(`deleted ${primaryName(target.metadata.name)} and its copies of its config`);
           return null;
         }
       }

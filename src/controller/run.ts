@@ -1,5 +1,5 @@
 import { connectKube, loadKubeConfig } from '../kube/client.js';
-import { ALL_KINDS, CONTROLLER_KINDS } from '../kube/resources.js';
+import { watchedKinds } from '../kube/resources.js';
 import { MetricsRouter } from '../metrics/registry.js';
 import { createLogger } from '../telemetry/logger.js';
 import { ControllerMetrics } from '../telemetry/metrics.js';
@@ -28,7 +28,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
     kubeConfig,
     namespaces: config.namespaces,
     logger,
-    kinds: config.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS,
+    kinds: watchedKinds(config),
     onRequest: (call) => {
       metrics.kubeRequest(call);
     },
@@ -53,6 +53,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
     logger,
     metrics,
     trackSecrets: config.trackSecrets,
+    managedMode: config.managedMode,
   });
   const controller = new Controller({
     kube,
@@ -73,6 +74,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
       namespaces: config.namespaces.length ? config.namespaces : 'all',
       metricsProviders: Object.fromEntries(config.metricsProviders.map((p) => [p.name, p.settings.address])),
       leaderElection: config.leaderElection.enabled,
+      managedMode: config.managedMode,
       metricsPort: server.port,
     },
     'canaria starting',

@@ -42,6 +42,14 @@ export type Kind = keyof typeof KINDS;
 export const ALL_KINDS = Object.keys(KINDS) as Kind[];
 /** What the controller watches unless told to read Secrets too. */
 export const CONTROLLER_KINDS = ALL_KINDS.filter((kind) => kind !== 'Secret');
+/** What only managed mode reads: without it the controller needs no access to them at all. */
+export const MANAGED_ONLY_KINDS: readonly Kind[] = ['ConfigMap', 'Secret', 'HorizontalPodAutoscaler'];
+
+/** The kinds the controller watches: Secrets only when they count, managed mode's only with it. */
+export function watchedKinds(options: { managedMode: boolean; trackSecrets: boolean }): Kind[] {
+  if (!options.managedMode) return ALL_KINDS.filter((kind) => !MANAGED_ONLY_KINDS.includes(kind));
+  return options.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS;
+}
 
 export const apiVersionOf = (kind: Kind): string =>
   KINDS[kind].group ? `${KINDS[kind].group}/${KINDS[kind].version}` : KINDS[kind].version;

@@ -1,5 +1,7 @@
+import type { ValidationIssue } from '../api/validation.js';
 import type { JsonPatchOperation } from '../kube/json-patch.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
+import { readCopies } from './configs.js';
 import {
   MANAGED_BY,
   pointerKey,
@@ -9,15 +11,23 @@ import {
   RELEASE_LABEL,
   REVISION_ANNOTATION,
 } from './labels.js';
+import type { ConfigRef } from './revision.js';
 
 type Template = NonNullable<NonNullable<Deployment['spec']>['template']>;
 
 /**
  * The primary's pod template: the user's, with the revision label set to the revision (so Istio
- * reports the two sides apart) and the primary label (so the stable subset selects only its pods).
+ * reports the two sides apart and the user's selector, which requires the canary's value, leaves its
+ * pods alone), the primary label (so the stable subset and the primary's selector select only its
+ * pods), and the primary's own copies of the ConfigMaps and Secrets in `copied`.
  */
-export function primaryTemplate(target: Deployment, revisionKey: string, revision: string): Template {
-  const template = structuredClone(target.spec?.template ?? {});
+export function primaryTemplate(
+  target: Deployment,
+  revisionKey: string,
+  revision: string,
+  copied: readonly ConfigRef[] = [],
+): Template {
+  const template = readCopies(structuredClone(target.spec?.template ?? {}), copied);
   template.metadata = {
     ...template.metadata,
     labels: { ...template.metadata?.labels, [revisionKey]: revision, [PRIMARY_LABEL]: 'true' },
@@ -32,13 +42,17 @@ export function newPrimary(
   revisionKey: string,
   revision: string,
   replicas: number,
+  copied: readonly ConfigRef[] = [],
 ): Deployment {
   const spec = target.spec ?? {};
   // the rest of the user's spec (strategy, minReadySeconds, ...) carries over; these are the primary's own
   const rest = Object.fromEntries(
     Object.entries(spec).filter(([key]) => !['template', 'selector', 'replicas', 'paused'].includes(key)),
   );
-  const selector = spec.selector;
+  // the revision label's value changes with every promotion and a selector never changes: leave it out
+  const matchLabels = Object.fromEntries(
+    Object.entries(spec.selector?.matchLabels ?? {}).filter(([key]) => key !== revisionKey),
+  );
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -55,8 +69,8 @@ export function newPrimary(
       ...rest,
       replicas,
       // selectors cannot change later: the primary label keeps the primary's pods its own
-      selector: { ...selector, matchLabels: { ...selector?.matchLabels, [PRIMARY_LABEL]: 'true' } },
-      template: primaryTemplate(target, revisionKey, revision),
+      selector: { ...spec.selector, matchLabels: { ...matchLabels, [PRIMARY_LABEL]: 'true' } },
+      template: primaryTemplate(target, revisionKey, revision, copied),
     },
   };
 }
@@ -67,11 +81,12 @@ export function promotePatch(
   target: Deployment,
   revisionKey: string,
   revision: string,
+  copied: readonly ConfigRef[] = [],
 ): JsonPatchOperation[] {
   const annotations = (key: string) => `/metadata/annotations/${pointerKey(key)}`;
   return [
     { op: 'test', path: '/metadata/resourceVersion', value: primary.metadata.resourceVersion },
-    { op: 'replace', path: '/spec/template', value: primaryTemplate(target, revisionKey, revision) },
+    { op: 'replace', path: '/spec/template', value: primaryTemplate(target, revisionKey, revision, copied) },
     ...(primary.metadata.annotations
       ? []
       : [{ op: 'add' as const, path: '/metadata/annotations', value: {} }]),
@@ -106,4 +121,19 @@ export function revertPatch(target: Deployment, template: unknown): JsonPatchOpe
 /** Scaling touches `spec.replicas` only: the one field of the user's Deployment canaria owns. */
 export function scalePatch(replicas: number): JsonPatchOperation[] {
   return [{ op: 'add', path: '/spec/replicas', value: replicas }];
+}
+
+/**
+ * The user's selector must require the revision label: the primary's pods carry every other label of
+ * the user's template (the Service selects both sides by them), so without it the user's Deployment,
+ * and the autoscaler that scales it, would count the primary's pods as its own. Undefined when it does.
+ */
+export function targetSelectorIssue(target: Deployment, revisionKey: string): ValidationIssue | undefined {
+  const value = target.spec?.template?.metadata?.labels?.[revisionKey];
+  if (value === undefined || target.spec?.selector?.matchLabels?.[revisionKey] === value) return undefined;
+  const name = target.metadata.name;
+  return {
+    path: 'spec.targetRef.name',
+    message: `Deployment "${name}"'s spec.selector does not require the revision label ${revisionKey}, so it also selects ${primaryName(name)}'s pods and its autoscaler would count them; add ${revisionKey}: ${value} to spec.selector.matchLabels (a selector cannot be changed: delete the Deployment and create it again)`,
+  };
 }

@@ -364,7 +364,11 @@ describe('simulate: managed mode', () => {
     expect(primary.spec?.template?.metadata?.annotations).toEqual({
       [SIMULATED_CHANGE_ANNOTATION]: 'canary',
     });
-    expect(primary.spec?.template?.spec).toEqual(original?.spec);
+    // ...reading its own copy of the ConfigMap, written at promotion
+    expect(primary.spec?.template?.spec).toEqual(
+      JSON.parse(JSON.stringify(original?.spec).replace('"podinfo-config"', '"podinfo-config-primary"')),
+    );
+    expect(c.kube.get('ConfigMap', { namespace: 'default', name: 'podinfo-config-primary' })).toBeDefined();
     expect(deployment(c, 'podinfo').spec?.replicas).toBe(0);
     // stable is the primary's first revision, the canary the user's pods
     expect(result.canary).toEqual({ subset: 'canary', revision: 'canary' });

@@ -21,14 +21,17 @@ export const managedSpecInput = (extra: Partial<CanaryReleaseSpecInput> = {}): C
   ...extra,
 });
 
-/** The user's Deployment: `version: canary` on its pods, a ConfigMap read through envFrom. */
+/**
+ * The user's Deployment: `version: canary` on its pods and in its selector (so that it does not select
+ * the primary's pods), a ConfigMap read through envFrom.
+ */
 export function userDeployment(image = 'podinfo:1.0', replicas = 3): Deployment {
   const labels = { app: 'podinfo', version: 'canary' };
   return {
     metadata: { name: 'podinfo', namespace: NAMESPACE, labels: { app: 'podinfo' } },
     spec: {
       replicas,
-      selector: { matchLabels: { app: 'podinfo' } },
+      selector: { matchLabels: labels },
       template: {
         metadata: { labels },
         spec: {

@@ -228,7 +228,11 @@ describe('the Helm chart', () => {
   it('grants cluster-wide exactly the rules of files/rbac-rules.yaml and rbac-cluster-rules.yaml', () => {
     const manifests = variant('default');
     const role = one(manifests, 'ClusterRole');
-    expect(rulesOf(role)).toEqual([...rulesFile('rbac-rules.yaml'), ...rulesFile('rbac-cluster-rules.yaml')]);
+    expect(rulesOf(role)).toEqual([
+      ...rulesFile('rbac-rules.yaml'),
+      ...rulesFile('rbac-managed-rules.yaml'),
+      ...rulesFile('rbac-cluster-rules.yaml'),
+    ]);
     expect(byKind(manifests, 'Role').map((r) => r.metadata.name)).toEqual(['canaria-leader-election']);
     expect(rulesOf(one(manifests, 'Role'))).toEqual(rulesFile('leader-election-rules.yaml'));
     expect(controller(manifests).args.some((a) => a.startsWith('--namespaces'))).toBe(false);
@@ -247,7 +251,10 @@ describe('the Helm chart', () => {
     expect(rulesOf(one(manifests, 'ClusterRole'))).toEqual(rulesFile('rbac-cluster-rules.yaml'));
     for (const namespace of WATCHED) {
       const role = byKind(manifests, 'Role').find((r) => r.metadata.namespace === namespace)!;
-      expect(rulesOf(role)).toEqual(rulesFile('rbac-rules.yaml'));
+      expect(rulesOf(role)).toEqual([
+        ...rulesFile('rbac-rules.yaml'),
+        ...rulesFile('rbac-managed-rules.yaml'),
+      ]);
       const binding = byKind(manifests, 'RoleBinding').find((r) => r.metadata.namespace === namespace)!;
       expect(binding.roleRef).toEqual({
         apiGroup: 'rbac.authorization.k8s.io',
@@ -283,8 +290,47 @@ describe('the Helm chart', () => {
     expect(grants(rulesOf(one(namespaced, 'ClusterRole')), 'secrets')).toEqual([]);
     for (const namespace of WATCHED) {
       const role = byKind(namespaced, 'Role').find((r) => r.metadata.namespace === namespace)!;
-      expect(rulesOf(role)).toEqual([...rulesFile('rbac-rules.yaml'), ...secretRules]);
+      expect(rulesOf(role)).toEqual([
+        ...rulesFile('rbac-rules.yaml'),
+        ...rulesFile('rbac-managed-rules.yaml'),
+        ...secretRules,
+      ]);
     }
+  });
+
+  it.each(['managed mode off', 'namespaced, managed mode off'] as const)(
+    'grants no Deployment, autoscaler or DestinationRule writes and no ConfigMap or Secret access with managedMode.enabled=false, and tells the controller: %s',
+    (name) => {
+      const manifests = variant(name);
+      const roles = [...byKind(manifests, 'ClusterRole'), ...byKind(manifests, 'Role')];
+      for (const role of roles) {
+        const rules = rulesOf(role);
+        const what = `${role.kind} ${role.metadata.name}`;
+        expect(
+          grants(rules, 'deployments').filter((v) => !['list', 'watch'].includes(v)),
+          what,
+        ).toEqual([]);
+        expect(
+          grants(rules, 'destinationrules').filter((v) => !['list', 'watch'].includes(v)),
+          what,
+        ).toEqual([]);
+        for (const resource of ['configmaps', 'secrets', 'horizontalpodautoscalers'])
+          expect(grants(rules, resource), `${what} on ${resource}`).toEqual([]);
+      }
+      // subsets mode keeps all it needs
+      const granted = roles.flatMap(rulesOf);
+      expect(new Set(grants(granted, 'virtualservices'))).toEqual(new Set(['list', 'watch', 'patch']));
+      expect(grants(granted, 'deployments')).toEqual(expect.arrayContaining(['list', 'watch']));
+      expect(controller(manifests).args).toContain('--managed-mode=false');
+      expect(controller(manifests).args).not.toContain('--track-secrets=true');
+      expect(controller(variant('default')).args.some((a) => a.startsWith('--managed-mode'))).toBe(false);
+    },
+  );
+
+  it('refuses trackSecrets without managed mode, naming both values', async () => {
+    const result = await renderChart({ values: { 'managedMode.enabled': false, trackSecrets: true } });
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('trackSecrets=true needs managedMode.enabled=true');
   });
 
   it('installs the generated CRDs, kept on uninstall unless keepCRDs is false', () => {

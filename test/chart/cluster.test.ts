@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { API_VERSION } from '../../src/api/meta.js';
 import { baseSpecInput } from '../builders/release.js';
-import { accessOf, describeAccess, type Access } from '../harness/access.js';
+import { accessOf, describeAccess, isAllowed, type Access } from '../harness/access.js';
 import { Applier } from '../harness/apply.js';
 import { applyCrds } from '../harness/crds.js';
 import { markDeploymentReady } from '../harness/deployments.js';
@@ -92,7 +92,12 @@ describe('the rendered chart on a real API server', () => {
           ),
         ),
       );
-    for (const file of ['rbac-rules.yaml', 'rbac-secrets-rules.yaml', 'leader-election-rules.yaml'])
+    for (const file of [
+      'rbac-rules.yaml',
+      'rbac-managed-rules.yaml',
+      'rbac-secrets-rules.yaml',
+      'leader-election-rules.yaml',
+    ])
       for (const { resource, namespaced } of await scoped(file))
         expect(namespaced, `${resource} in files/${file} must be namespaced`).toBe(true);
     for (const { resource, namespaced } of await scoped('rbac-cluster-rules.yaml'))
@@ -167,6 +172,45 @@ describe('the controller with exactly the chart RBAC', () => {
     expect(clusterWideReads.map(describeAccess)).toEqual([]);
   });
 
+  it('carries out a subsets release with managedMode.enabled=false and is refused nothing, with no Deployment writes and no ConfigMap access', async () => {
+    const result = await exerciseController(env, {
+      release: 'rbac-subsets-only',
+      controllerNamespace: 'rbac-subsets-only-system',
+      workloadNamespaces: ['rbac-subsets-only-app'],
+      values: { 'managedMode.enabled': false },
+    });
+    expect(result.forbidden, result.summary).toEqual([]);
+    expect(result.outcomes['rbac-subsets-only-app'], result.summary).toEqual({
+      weights: true,
+      status: true,
+      events: true,
+    });
+    const used = result.requests.map((r) => accessOf(r.method, r.url)).filter((a) => a !== undefined);
+    expect(
+      used
+        .filter((a) => ['configmaps', 'secrets', 'horizontalpodautoscalers'].includes(a.resource))
+        .map(describeAccess),
+    ).toEqual([]);
+    for (const verb of ['create', 'patch', 'delete'])
+      expect(
+        await isAllowed(env, result.account, {
+          verb,
+          group: 'apps',
+          resource: 'deployments',
+          namespace: 'rbac-subsets-only-app',
+        }),
+        `${verb} deployments`,
+      ).toBe(false);
+    expect(
+      await isAllowed(env, result.account, {
+        verb: 'list',
+        group: '',
+        resource: 'configmaps',
+        namespace: 'rbac-subsets-only-app',
+      }),
+    ).toBe(false);
+  });
+
   it('fails when the chart RBAC misses a verb the controller uses (patch on VirtualServices taken out)', async () => {
     const broken = chartCopy('no-virtualservice-patch');
     const patchVirtualService = { verb: 'patch', group: 'networking.istio.io', resource: 'virtualservices' };
@@ -231,13 +275,17 @@ describe('the controller with exactly the chart RBAC', () => {
           rule.resources.includes(a.subresource ? `${a.resource}/${a.subresource}` : a.resource) &&
           a.verb === verb,
       );
-    const unused = ['rbac-rules.yaml', 'rbac-cluster-rules.yaml', 'leader-election-rules.yaml'].flatMap(
-      (file) =>
-        readRules(CHART_DIR, file).flatMap((rule) =>
-          rule.verbs
-            .filter((verb) => !used(rule, verb))
-            .map((verb) => `${file}: ${verb} ${rule.resources.join(',')}`),
-        ),
+    const unused = [
+      'rbac-rules.yaml',
+      'rbac-managed-rules.yaml',
+      'rbac-cluster-rules.yaml',
+      'leader-election-rules.yaml',
+    ].flatMap((file) =>
+      readRules(CHART_DIR, file).flatMap((rule) =>
+        rule.verbs
+          .filter((verb) => !used(rule, verb))
+          .map((verb) => `${file}: ${verb} ${rule.resources.join(',')}`),
+      ),
     );
     // granted for what this run does not exercise (managed mode): the e2e suite runs those paths
     console.log(`granted but not used by a subsets-mode release: ${unused.join('; ') || 'none'}`);

@@ -18,6 +18,7 @@ export interface Rule {
 
 export const RULE_FILES = [
   'rbac-rules.yaml',
+  'rbac-managed-rules.yaml',
   'rbac-cluster-rules.yaml',
   'rbac-secrets-rules.yaml',
   'leader-election-rules.yaml',

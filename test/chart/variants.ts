@@ -9,6 +9,8 @@ export const VARIANTS: Record<string, Values> = {
   'CRDs off': { installCRDs: false },
   'ServiceMonitor on': { 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'monitoring' } },
   'trackSecrets on': { trackSecrets: true },
+  'managed mode off': { 'managedMode.enabled': false },
+  'namespaced, managed mode off': { watchNamespaces: WATCHED, 'managedMode.enabled': false },
   'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
   'named metrics providers': {
     metricsProviders: [

@@ -7,11 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AppsV1Api,
+  AutoscalingV2Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
+  Watch,
   type V1Deployment,
+  type V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import type { CanaryReleaseSpecInput, CanaryReleaseStatus } from '../../src/api/canary-release.js';
 import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
@@ -28,13 +31,15 @@ let world: World;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  world = await startWorld();
+  // with trackSecrets, so the primary's copies of Secrets are written with the chart's RBAC for them
+  world = await startWorld({ chartValues: { trackSecrets: true } });
   cleanups.push(() => world.stop());
   const controller: ControllerProcess = await startControllerProcess({
     kubeconfigPath: world.controllerKubeconfig,
     prometheusUrl: world.prometheus.url,
     leaseNamespace: CONTROLLER_NAMESPACE,
     identity: 'canaria-managed',
+    extraArgs: ['--track-secrets=true'],
   });
   cleanups.push(() => controller.kill('SIGTERM'));
 });
@@ -60,13 +65,18 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
     namespace,
     body: { metadata: { name: 'podinfo-config' }, data: { color: 'blue' } },
   });
+  await core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'podinfo-token' }, type: 'Opaque', stringData: { token: 'one' } },
+  });
   await apps.createNamespacedDeployment({
     namespace,
     body: {
       metadata: { name: 'podinfo', labels: { app: 'podinfo' } },
       spec: {
         replicas: 2,
-        selector: { matchLabels: { app: 'podinfo' } },
+        // the revision label in the selector too: the user's Deployment then leaves the primary's pods alone
+        selector: { matchLabels: { app: 'podinfo', version: 'canary' } },
         template: {
           metadata: { labels: { app: 'podinfo', version: 'canary' } },
           spec: {
@@ -75,6 +85,9 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
                 name: 'podinfo',
                 image: 'podinfo:1.0',
                 envFrom: [{ configMapRef: { name: 'podinfo-config' } }],
+                env: [
+                  { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'podinfo-token', key: 'token' } } },
+                ],
               },
             ],
           },
@@ -276,6 +289,35 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
 
 const templateOf = (d: V1Deployment): unknown => d.spec?.template;
 
+/**
+ * Calls `seen` with every state of the object named `name` under `path`, as the API server's watch
+ * sends them (the current one first). Returns the function that stops watching.
+ */
+async function watchObjects(
+  path: string,
+  name: string,
+  seen: (object: unknown) => void,
+): Promise<() => void> {
+  let stopped = false;
+  const errors: unknown[] = [];
+  const request = await new Watch(world.admin).watch(
+    path,
+    { fieldSelector: `metadata.name=${name}` },
+    (type: string, object: unknown) => {
+      if (type === 'ADDED' || type === 'MODIFIED') seen(object);
+    },
+    (err: unknown) => {
+      if (!stopped && err) errors.push(err);
+    },
+  );
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    request.abort();
+    if (errors.length) throw new Error(`the watch of ${path}/${name} ended: ${String(errors[0])}`);
+  };
+}
+
 describe('managed mode on a real API server and a real Prometheus', () => {
   it('an image change rolls out step by step and ends with the primary on the new image and all traffic on it', async () => {
     const service = await standUp('managed-image');
@@ -300,20 +342,137 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     expect(service.traffic.served().canary?.total).toBeGreaterThan(0);
   });
 
-  it('a change of a referenced ConfigMap alone starts a rollout', async () => {
+  it("a change of a referenced ConfigMap alone is canaried; the primary's own copy keeps the old content until promotion", async () => {
     const service = await standUp('managed-config');
+    const namespace = service.namespace;
+    const core = world.admin.makeApiClient(CoreV1Api);
+    const copy = async () =>
+      (await core.readNamespacedConfigMap({ namespace, name: 'podinfo-config-primary' })).data;
+    expect(await copy()).toEqual({ color: 'blue' });
+    const primary = await service.read('podinfo-primary');
+    // the primary reads its copy, the user's Deployment (the canary) the original
+    expect(primary.spec?.template.spec?.containers[0]?.envFrom).toEqual([
+      { configMapRef: { name: 'podinfo-config-primary' } },
+    ]);
+    expect((await service.read('podinfo')).spec?.template.spec?.containers[0]?.envFrom).toEqual([
+      { configMapRef: { name: 'podinfo-config' } },
+    ]);
+    // and its own copy of the Secret, written with the RBAC the chart grants with trackSecrets
+    expect(primary.spec?.template.spec?.containers[0]?.env?.[0]?.valueFrom?.secretKeyRef?.name).toBe(
+      'podinfo-token-primary',
+    );
+    const secretCopy = await core.readNamespacedSecret({ namespace, name: 'podinfo-token-primary' });
+    expect(secretCopy.type).toBe('Opaque');
+    expect(Buffer.from(secretCopy.data?.token ?? '', 'base64').toString()).toBe('one');
+    expect(secretCopy.metadata?.labels).toMatchObject({ 'canaria.dev/release': 'podinfo' });
+
+    // every state of the copy and of the release, in the order the API server's watches sent them
+    const log: string[] = [];
+    const stopCopy = await watchObjects(
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      'podinfo-config-primary',
+      (o) => {
+        log.push(`copy ${(o as { data?: { color?: string } }).data?.color ?? ''}`);
+      },
+    );
+    const stopRelease = await watchObjects(
+      `/apis/${API_GROUP}/${API_VERSION_NAME}/namespaces/${namespace}/canaryreleases`,
+      'podinfo',
+      (o) => {
+        const s = (o as { status?: CanaryReleaseStatus }).status;
+        const entry = `release ${s?.phase ?? ''} step ${String(s?.currentStepIndex ?? '-')}`;
+        if (log.filter((l) => l.startsWith('release')).at(-1) !== entry) log.push(entry);
+      },
+    );
+    const stopWatches = () => {
+      stopCopy();
+      stopRelease();
+    };
+    cleanups.push(() => {
+      stopWatches();
+      return Promise.resolve();
+    });
+
     const before = (await service.status())?.stableRevision;
     await service.setConfig('green');
     const started = await service.waitFor('a rollout of the new configuration', (s) =>
       (s?.decisions ?? []).some((d) => d.reason === 'NewRevision'),
     );
     expect(started.canaryRevision).not.toBe(before);
+    await waitUntil('the rollout at 60 %', async () => (await service.weights()) === '40/60', {
+      deadline: Date.now() + 90_000,
+      intervalMs: 100,
+    });
+    // the canary runs the new configuration; the primary's pods still read the old one
+    expect(await copy()).toEqual({ color: 'blue' });
     const done = await service.waitFor(
       'the configuration promoted',
       (s) => s?.phase === 'Succeeded' && s.stableRevision !== before,
     );
     expect(done.stableRevision).toBe(started.canaryRevision);
+    expect(await copy()).toEqual({ color: 'green' });
     expect(await service.image('podinfo-primary')).toBe('podinfo:1.0');
+    await waitUntil('the watch to see the new copy', () => Promise.resolve(log.includes('copy green')), {
+      deadline: Date.now() + 5_000,
+    });
+    stopWatches();
+    // the copy changed once, and only after the last step (index 3) had begun
+    const copies = log.filter((l) => l.startsWith('copy'));
+    expect(copies).toEqual(['copy blue', 'copy green']);
+    const releaseBeforeChange = log
+      .slice(0, log.indexOf('copy green'))
+      .filter((l) => l.startsWith('release'));
+    expect(releaseBeforeChange.some((l) => l.startsWith('release Progressing'))).toBe(true);
+    expect(releaseBeforeChange.at(-1), log.join('\n')).toMatch(/^release (Progressing step 3|Promoting)/);
+  });
+
+  it("keeps each side's autoscaler to its own pods: disjoint selectors, the mirror scales the primary", async () => {
+    const service = await standUp('managed-hpa');
+    const namespace = service.namespace;
+    const autoscaling = world.admin.makeApiClient(AutoscalingV2Api);
+    await autoscaling.createNamespacedHorizontalPodAutoscaler({
+      namespace,
+      body: {
+        metadata: { name: 'podinfo' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
+          minReplicas: 2,
+          maxReplicas: 6,
+        },
+      },
+    });
+    let mirror: V2HorizontalPodAutoscaler | undefined;
+    await waitUntil(
+      'the mirror autoscaler',
+      async () => {
+        mirror = await autoscaling
+          .readNamespacedHorizontalPodAutoscaler({ namespace, name: 'podinfo-primary' })
+          .catch(() => undefined);
+        return mirror !== undefined;
+      },
+      { deadline: Date.now() + 30_000, intervalMs: 250 },
+    );
+    expect(mirror?.spec?.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'podinfo-primary',
+    });
+    // an autoscaler counts the pods of its target's scale subresource selector, as the API server gives it
+    const apps = world.admin.makeApiClient(AppsV1Api);
+    const scaleSelector = async (name: string) =>
+      (await apps.readNamespacedDeploymentScale({ namespace, name })).status?.selector ?? '';
+    const selects = (selector: string, labels: Record<string, string> = {}) =>
+      selector.split(',').every((term) => {
+        const [key, value] = term.split('=');
+        return labels[key!] === value;
+      });
+    const podsOf = async (name: string) => (await service.read(name)).spec?.template.metadata?.labels;
+    const [user, primary] = [await scaleSelector('podinfo'), await scaleSelector('podinfo-primary')];
+    expect(user).toBe('app=podinfo,version=canary');
+    expect(selects(user, await podsOf('podinfo'))).toBe(true);
+    expect(selects(primary, await podsOf('podinfo-primary'))).toBe(true);
+    expect(selects(user, await podsOf('podinfo-primary')), `${user} selects the primary's pods`).toBe(false);
+    expect(selects(primary, await podsOf('podinfo')), `${primary} selects the canary's pods`).toBe(false);
   });
 
   it('a bad version (5x errors) is rolled back with the primary untouched, and revertTarget restores the previous image', async () => {

@@ -1,10 +1,15 @@
 /**
  * The seeds' scenarios end to end: the controller runs as its own process with exactly the chart's
  * RBAC, against a real kube-apiserver, reading a real Prometheus that scrapes what the synthetic
- * traffic — routed by the live VirtualService — served.
+ * traffic — routed by the live VirtualService — served. Subsets mode needs nothing of managed mode:
+ * the whole file runs with `managedMode.enabled=false`, so RBAC without Deployment writes and without
+ * ConfigMap access, and the controller with `--managed-mode=false`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.js';
+import { isAllowed } from '../harness/access.js';
 import { waitUntil } from '../harness/wait.js';
 import {
   CONTROLLER_NAMESPACE,
@@ -20,13 +25,14 @@ let world: World;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  world = await startWorld();
+  world = await startWorld({ chartValues: { 'managedMode.enabled': false } });
   cleanups.push(() => world.stop());
   const controller: ControllerProcess = await startControllerProcess({
     kubeconfigPath: world.controllerKubeconfig,
     prometheusUrl: world.prometheus.url,
     leaseNamespace: CONTROLLER_NAMESPACE,
     identity: 'canaria-0',
+    extraArgs: ['--managed-mode=false'],
   });
   cleanups.push(() => controller.kill('SIGTERM'));
 });
@@ -223,6 +229,72 @@ describe('canaria on a real API server and a real Prometheus', () => {
       );
       const status = await service.waitForPhase('Succeeded', 90_000);
       expect(status.decisions?.some((d) => d.action === 'Rollback')).toBe(false);
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('runs subsets mode with least privilege: no Deployment writes, no ConfigMap, Secret or autoscaler access, and a targetRef refused with the fix', async () => {
+    const account = { namespace: CONTROLLER_NAMESPACE, name: 'canaria' };
+    const denied: string[] = [];
+    for (const access of [
+      { verb: 'create', group: 'apps', resource: 'deployments' },
+      { verb: 'patch', group: 'apps', resource: 'deployments' },
+      { verb: 'delete', group: 'apps', resource: 'deployments' },
+      { verb: 'patch', group: 'networking.istio.io', resource: 'destinationrules' },
+      { verb: 'list', group: '', resource: 'configmaps' },
+      { verb: 'watch', group: '', resource: 'configmaps' },
+      { verb: 'create', group: '', resource: 'configmaps' },
+      { verb: 'list', group: '', resource: 'secrets' },
+      { verb: 'list', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+      { verb: 'create', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+    ]) {
+      if (!(await isAllowed(world.env, account, { ...access, namespace: 'least-privilege' })))
+        denied.push(`${access.verb} ${access.resource}`);
+    }
+    expect(denied).toHaveLength(10);
+    expect(
+      await isAllowed(world.env, account, { verb: 'list', group: 'apps', resource: 'deployments' }),
+    ).toBe(true);
+
+    const service = await standUpService(world, {
+      namespace: 'least-privilege',
+      name: 'ratings',
+      behaviour: { v1: { errorRate: 0.005, latencyMs: 30 }, v2: { errorRate: 0.005, latencyMs: 30 } },
+    });
+    try {
+      // a managed-mode release of the same service: spec.targetRef instead of spec.subsets
+      await world.admin.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION_NAME,
+        plural: 'canaryreleases',
+        namespace: service.namespace,
+        body: {
+          apiVersion: `${API_GROUP}/${API_VERSION_NAME}`,
+          kind: 'CanaryRelease',
+          metadata: { name: service.name },
+          spec: {
+            targetRef: { name: 'ratings-v2' },
+            trafficRouting: {
+              istio: {
+                virtualService: { name: service.name, routes: ['primary'] },
+                destinationRule: { name: service.name },
+                stableSubset: 'v1',
+                canarySubset: 'v2',
+              },
+            },
+            strategy: { steps: [{ setWeight: 10 }] },
+          },
+        },
+      });
+      const status = await service.waitForPhase('Failed', 60_000);
+      expect(status.conditions?.find((c) => c.type === 'ConfigValid')).toMatchObject({
+        status: 'False',
+        message: expect.stringContaining(
+          'spec.targetRef: managed mode is turned off in this controller (--managed-mode=false; chart value managedMode.enabled=false)',
+        ) as unknown,
+      });
+      expect(await service.weights()).toEqual([100, 0]);
     } finally {
       await service.stop();
     }

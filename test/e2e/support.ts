@@ -17,6 +17,7 @@ import { virtualService, type VirtualService } from '../../src/istio/types.js';
 import { istioRouting } from '../../src/api/canary-release.js';
 import { controllerServiceAccount, deployVersions } from '../harness/controller-process.js';
 import { markDeploymentReady } from '../harness/deployments.js';
+import type { Values } from '../harness/helm.js';
 import { startKubeEnv, type KubeEnv } from '../harness/kube-env.js';
 import { startMeshEmitter, type MeshEmitter } from '../harness/mesh-emitter.js';
 import { startPrometheus, type PrometheusServer } from '../harness/prometheus.js';
@@ -34,7 +35,8 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function startWorld(): Promise<World> {
+/** `chartValues`: what the controller's RBAC is rendered with (the chart's defaults when absent). */
+export async function startWorld(options: { chartValues?: Values } = {}): Promise<World> {
   const stops: (() => Promise<void>)[] = [];
   try {
     const env = await startKubeEnv();
@@ -43,7 +45,7 @@ export async function startWorld(): Promise<World> {
     stops.push(() => mesh.close());
     const prometheus = await startPrometheus({ targets: [mesh.target] });
     stops.push(() => prometheus.stop());
-    const sa = await controllerServiceAccount(env, CONTROLLER_NAMESPACE);
+    const sa = await controllerServiceAccount(env, CONTROLLER_NAMESPACE, options.chartValues);
     const { path } = await env.serviceAccountKubeconfig(sa);
     return {
       env,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { waitForAccess } from './access.js';
 import { Applier } from './apply.js';
-import { RBAC_KINDS, renderManifests } from './helm.js';
+import { RBAC_KINDS, renderManifests, type Values } from './helm.js';
 import type { KubeEnv, ServiceAccountRef } from './kube-env.js';
 import { freePort } from './ports.js';
 import { waitUntil } from './wait.js';
@@ -19,13 +19,18 @@ const ROOT = join(import.meta.dirname, '..', '..');
  * `namespace` (`helm template`, then its ServiceAccount, ClusterRole, Roles and bindings applied), so
  * a permission the controller needs and the chart lacks fails the e2e suite.
  */
-export async function controllerServiceAccount(env: KubeEnv, namespace: string): Promise<ServiceAccountRef> {
+export async function controllerServiceAccount(
+  env: KubeEnv,
+  namespace: string,
+  /** Chart values the RBAC is rendered with, e.g. `{'managedMode.enabled': false}`. */
+  values: Values = {},
+): Promise<ServiceAccountRef> {
   const name = 'canaria';
   // The release is named after the namespace: its ClusterRole must not clash with another world's.
   const manifests = await renderManifests({
     release: `canaria-${namespace}`,
     namespace,
-    values: { 'serviceAccount.name': name },
+    values: { ...values, 'serviceAccount.name': name },
   });
   const applier = new Applier(env.admin);
   await applier.mustApply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });

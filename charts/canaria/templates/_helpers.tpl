@@ -65,11 +65,19 @@ permissions, as a YAML list. A file that is missing or is not a list of rules fa
 {{- toYaml $rules -}}
 {{- end -}}
 
-{{/* The rules on namespaced resources: granted cluster-wide, or in each watched namespace. */}}
+{{/*
+The rules on namespaced resources: granted cluster-wide, or in each watched namespace. Managed mode's
+writes and its ConfigMaps only with managedMode.enabled; Secrets only with trackSecrets too.
+*/}}
 {{- define "canaria.namespacedRules" -}}
 {{- include "canaria.rules" (dict "context" . "file" "files/rbac-rules.yaml") }}
+{{- if .Values.managedMode.enabled }}
+{{ include "canaria.rules" (dict "context" . "file" "files/rbac-managed-rules.yaml") }}
 {{- if .Values.trackSecrets }}
 {{ include "canaria.rules" (dict "context" . "file" "files/rbac-secrets-rules.yaml") }}
+{{- end -}}
+{{- else if .Values.trackSecrets }}
+{{- fail "trackSecrets=true needs managedMode.enabled=true: Secrets count only in managed mode; set one of them back" -}}
 {{- end -}}
 {{- end -}}
 

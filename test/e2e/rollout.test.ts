@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.js';
+import { virtualService } from '../../src/istio/types.js';
 import { waitUntil } from '../harness/wait.js';
 import {
   CONTROLLER_NAMESPACE,
@@ -12,6 +13,7 @@ import {
   standUpService,
   startWorld,
   userVirtualService,
+  weightsOf,
   type World,
 } from './support.js';
 
@@ -55,7 +57,7 @@ describe('canaria on a real API server and a real Prometheus', () => {
       name: 'reviews',
       behaviour: { v1: { errorRate: 0.005, latencyMs: 30 }, v2: { errorRate: 0.005, latencyMs: 30 } },
     });
-    const weights = recordWeights(service);
+    const weights = await recordWeights(world, service);
     try {
       await service.createRelease({
         strategy: {
@@ -70,18 +72,14 @@ describe('canaria on a real API server and a real Prometheus', () => {
       });
       const status = await service.waitForPhase('Succeeded', 120_000);
       expect(status.decisions?.some((d) => d.reason === 'AnalysisPassed')).toBe(true);
-      await waitUntil(
-        'the last weight to be recorded',
-        () => Promise.resolve(weights.seen.at(-1) === '0/100'),
-        {
-          deadline: Date.now() + 5_000,
-        },
-      );
+      // Succeeded is written once the VirtualService shows 0/100; the watch may deliver it a moment later
+      await weights.waitFor('0/100');
     } finally {
       await weights.stop();
       await service.stop();
     }
     expect(weights.seen).toEqual(['100/0', '90/10', '50/50', '0/100']);
+    expect(weights.history.gaps).toEqual([]);
     const served = service.traffic.served();
     expect(served.v2?.total).toBeGreaterThan(0);
   });
@@ -132,24 +130,7 @@ describe('canaria on a real API server and a real Prometheus', () => {
       ],
     });
     const original = userVirtualService('reviews').spec.http ?? [];
-    const abRoutes: string[] = [];
-    const userFieldsChanged: string[] = [];
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const vs = await service.readVirtualService().catch(() => undefined);
-        const http = vs?.spec.http ?? [];
-        const ab = http.find((r) => r.name?.startsWith('canaria-ab'));
-        if (ab) abRoutes.push(JSON.stringify(ab.match));
-        const admin = http.find((r) => r.name === 'admin');
-        const primary = http.find((r) => r.name === 'primary');
-        if (vs && JSON.stringify(admin) !== JSON.stringify(original[0]))
-          userFieldsChanged.push(`admin: ${JSON.stringify(admin)}`);
-        if (vs && JSON.stringify(primary?.retries) !== JSON.stringify(original[1]?.retries))
-          userFieldsChanged.push('retries');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })();
+    const history = await recordWeights(world, service);
     try {
       await service.createRelease({
         strategy: {
@@ -167,11 +148,29 @@ describe('canaria on a real API server and a real Prometheus', () => {
         },
       });
       await service.waitForPhase('Succeeded', 90_000);
+      await history.waitFor('0/100');
     } finally {
-      watching = false;
-      await watcher;
+      await history.stop();
       await service.stop();
     }
+    // every version of the VirtualService the API server stored, from its watch
+    const versions = history.history.versions.flatMap((v) =>
+      v.object ? [virtualService.parse(v.object)] : [],
+    );
+    const abRoutes: string[] = [];
+    const userFieldsChanged: string[] = [];
+    for (const vs of versions) {
+      const http = vs.spec.http ?? [];
+      const ab = http.find((r) => r.name?.startsWith('canaria-ab'));
+      if (ab) abRoutes.push(JSON.stringify(ab.match));
+      const admin = http.find((r) => r.name === 'admin');
+      const primary = http.find((r) => r.name === 'primary');
+      if (JSON.stringify(admin) !== JSON.stringify(original[0]))
+        userFieldsChanged.push(`admin: ${JSON.stringify(admin)}`);
+      if (JSON.stringify(primary?.retries) !== JSON.stringify(original[1]?.retries))
+        userFieldsChanged.push('retries');
+    }
+    expect(history.history.gaps).toEqual([]);
     expect(abRoutes.length).toBeGreaterThan(0);
     expect(JSON.parse(abRoutes[0] ?? '[]')).toEqual([{ headers: { 'end-user': { exact: 'testuser' } } }]);
     const final = await service.readVirtualService();
@@ -205,18 +204,21 @@ describe('canaria on a real API server and a real Prometheus', () => {
         async () => (await service.status())?.currentStepIndex === 1 && (await service.weights())[1] === 20,
         { deadline: Date.now() + 60_000, intervalMs: 200 },
       );
+      const weights = await recordWeights(world, service);
       world.prometheus.pause();
       const pausedAt = Date.now();
       try {
-        while (Date.now() - pausedAt < 30_000) {
-          const status = await service.status();
-          expect(status?.phase).not.toBe('RolledBack');
-          expect((await service.weights())[1]).toBe(20);
-          await new Promise((resolve) => setTimeout(resolve, 1_000));
-        }
+        await new Promise((resolve) => setTimeout(resolve, 30_000));
+        expect((await service.status())?.phase).not.toBe('RolledBack');
       } finally {
         world.prometheus.resume();
+        await weights.stop();
       }
+      // every version the VirtualService went through while Prometheus was away kept the canary at 20 %
+      const during = weights.history.versions.filter((v) => v.seenAt <= pausedAt + 30_000);
+      expect(during.length).toBeGreaterThan(0);
+      expect([...new Set(during.map((v) => weightsOf('reviews', v.object)))]).toEqual(['80/20']);
+      expect(weights.history.gaps).toEqual([]);
       const held = await service.status();
       expect(held?.decisions?.some((d) => d.action === 'Hold' && d.reason === 'MetricsUnavailable')).toBe(
         true,

@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.js';
 import { virtualService } from '../../src/istio/types.js';
+import { deployVersions } from '../harness/controller-process.js';
+import { markDeploymentReady } from '../harness/deployments.js';
+import { kubeRequest } from '../harness/kube-http.js';
 import { waitUntil } from '../harness/wait.js';
 import {
   CONTROLLER_NAMESPACE,
@@ -181,6 +184,103 @@ describe('canaria on a real API server and a real Prometheus', () => {
     expect(service.traffic.served().v2?.total).toBeGreaterThan(0);
   });
 
+  it('S2/003: v1 -> v2 -> v3 in subsets mode as a user does it; no weight ever moves to a revision older than the serving one', async () => {
+    const ns = 'v1-v2-v3';
+    const service = await standUpService(world, {
+      namespace: ns,
+      name: 'reviews',
+      behaviour: {
+        v1: { errorRate: 0, latencyMs: 30 },
+        v2: { errorRate: 0, latencyMs: 30 },
+        v3: { errorRate: 0, latencyMs: 30 },
+      },
+    });
+    // v3 is deployed beside the others and gets its subset, as seed 003's DestinationRule has it
+    await deployVersions(world.admin, ns, 'reviews', ['v3'], (d) => markDeploymentReady(world.admin, ns, d));
+    world.mesh.declare({ namespace: ns, service: 'reviews', version: 'v3' });
+    const subsets = ['v1', 'v2', 'v3'].map((v) => ({ name: v, labels: { version: v } }));
+    const patched = await kubeRequest(world.env.admin, {
+      method: 'PATCH',
+      path: `/apis/networking.istio.io/v1/namespaces/${ns}/destinationrules/reviews`,
+      body: { spec: { subsets } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(patched.status).toBe(200);
+
+    const weights = await recordWeights(world, service);
+    const decisions = async () => (await service.status())?.decisions ?? [];
+    const count = async (action: string) => (await decisions()).filter((d) => d.action === action).length;
+    const strategy = (pause: string) => ({ steps: [{ setWeight: 50 }, { pause: { duration: pause } }] });
+    try {
+      // v1 -> v2
+      await service.createRelease({ strategy: strategy('3s') });
+      await service.waitForPhase('Succeeded', 90_000);
+      await weights.waitFor('0/100');
+
+      // an edit of the finished release's strategy moves nothing: it is for the next revision
+      await service.patchRelease({ spec: { strategy: strategy('4s') } });
+      await waitUntil(
+        'the spec edit to be acknowledged',
+        async () => (await decisions()).some((d) => d.action === 'Ignore' && d.reason === 'SpecChanged'),
+        { deadline: Date.now() + 30_000, intervalMs: 250 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect((await service.status())?.phase).toBe('Succeeded');
+
+      // v2 -> v3: the user points stableSubset at v2, which serves, and canarySubset at v3
+      const succeeded = await count('Succeed');
+      await service.patchRelease({
+        spec: { trafficRouting: { istio: { stableSubset: 'v2', canarySubset: 'v3' } } },
+      });
+      await waitUntil(
+        'v3 to be promoted',
+        async () => (await service.status())?.phase === 'Succeeded' && (await count('Succeed')) > succeeded,
+        { deadline: Date.now() + 90_000, intervalMs: 250 },
+      );
+      await weights.history.waitFor('v3 at 100 %', (vs) => subsetWeights(vs).v3 === 100, 10_000);
+
+      // and an edit of the finished v3 release moves nothing either
+      await service.patchRelease({ spec: { strategy: strategy('5s') } });
+      await waitUntil(
+        'the second spec edit to be acknowledged',
+        async () => (await decisions()).filter((d) => d.reason === 'SpecChanged').length >= 2,
+        { deadline: Date.now() + 30_000, intervalMs: 250 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    } finally {
+      await weights.stop();
+      await service.stop();
+    }
+
+    // the VirtualService at every resourceVersion the API server stored
+    const states = weights.history.states((vs) => (vs === undefined ? undefined : format(subsetWeights(vs))));
+    const order: Record<string, number> = { v1: 1, v2: 2, v3: 3 };
+    let serving = 'v1';
+    let previous: Record<string, number> = { v1: 100 };
+    const wrong: string[] = [];
+    for (const version of weights.history.versions) {
+      if (!version.object) continue;
+      const now = subsetWeights(version.object);
+      for (const [subset, weight] of Object.entries(now)) {
+        if (weight > (previous[subset] ?? 0) && (order[subset] ?? 0) < (order[serving] ?? 0))
+          wrong.push(
+            `${format(previous)} -> ${format(now)}: weight moved to ${subset} while ${serving} served`,
+          );
+      }
+      for (const [subset, weight] of Object.entries(now))
+        if (weight === 100 && (order[subset] ?? 0) > (order[serving] ?? 0)) serving = subset;
+      previous = now;
+    }
+    console.log(`the managed route went through: ${states.join(' -> ')}`);
+    expect(wrong).toEqual([]);
+    expect(serving).toBe('v3');
+    expect(states[0]).toBe('v1=100');
+    expect(states).toContain('v1=50 v2=50');
+    expect(states.at(-1)).toMatch(/(^| )v3=100( |$)/);
+    expect(states.some((state) => /v2=50/.test(state) && /v3=50/.test(state))).toBe(true);
+    expect(weights.history.gaps).toEqual([]);
+  });
+
   it('holds while Prometheus is stopped for 30 s during an analysis, then goes on', async () => {
     const service = await standUpService(world, {
       namespace: 'outage',
@@ -230,3 +330,18 @@ describe('canaria on a real API server and a real Prometheus', () => {
     }
   });
 });
+
+/** Weight by subset of the managed route (named primary) of a VirtualService version. */
+function subsetWeights(vs: unknown): Record<string, number> {
+  const parsed = virtualService.safeParse(vs);
+  const route = parsed.success ? parsed.data.spec.http?.find((r) => r.name === 'primary') : undefined;
+  return Object.fromEntries(
+    (route?.route ?? []).map((d) => [d.destination.subset ?? d.destination.host, d.weight ?? 0]),
+  );
+}
+
+const format = (weights: Record<string, number>): string =>
+  Object.entries(weights)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([subset, weight]) => `${subset}=${weight}`)
+    .join(' ');

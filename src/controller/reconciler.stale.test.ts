@@ -10,7 +10,8 @@ import type { JsonPatchOperation } from '../kube/json-patch.js';
 import type { MemoryKube } from '../kube/memory.js';
 import type { KubeEvent, KubePort, StatusWriteOptions, WatchHandler } from '../kube/port.js';
 import { refKey, refOf, type Kind, type KubeObject, type Ref } from '../kube/resources.js';
-import { silentLogger } from '../telemetry/logger.js';
+import { Writable } from 'node:stream';
+import { createLogger } from '../telemetry/logger.js';
 import { baseSpecInput, counts, requests } from '../../test/builders/release.js';
 import { fakeMetrics, NAMESPACE, reviewsCluster } from '../../test/builders/cluster.js';
 import { MeasureBatcher } from './measure-batcher.js';
@@ -80,6 +81,13 @@ function spec() {
 function harness() {
   const server = reviewsCluster(spec());
   const kube = new LaggingReleaseCache(server);
+  const logs: { level: string; msg: string }[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(JSON.parse(chunk.toString('utf8')) as { level: string; msg: string });
+      done();
+    },
+  });
   let now = new Date('2026-11-21T10:00:00Z');
   const reconciler = new Reconciler({
     kube,
@@ -88,9 +96,10 @@ function harness() {
       0,
     ),
     clock: () => now,
-    logger: silentLogger(),
+    logger: createLogger({ level: 'debug', destination }),
   });
   return {
+    logs,
     server,
     kube,
     reconciler,
@@ -149,6 +158,9 @@ describe('Reconciler on a release cache that lags behind its own writes', () => 
     expect(h.server.events).toHaveLength(events);
     expect(next).not.toBeNull();
     expect(next).toBeLessThanOrEqual(1_000);
+    // a conflict is how optimistic concurrency works, not a failure: nothing at warn or error
+    expect(h.logs.filter((l) => ['warn', 'error', 'fatal'].includes(l.level)).map((l) => l.msg)).toEqual([]);
+    expect(h.logs.map((l) => l.msg)).toContain('the release changed since it was read; deciding again');
     // with the cache caught up, the decision is made once, from what is really there
     h.kube.deliver();
     await h.reconciler.reconcile(KEY);

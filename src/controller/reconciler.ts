@@ -43,6 +43,12 @@ export interface ReconcilerDeps {
 const CONFLICT_RETRY_MS = 1_000;
 /** How soon to try again what the API server refused: a fix (RBAC, a webhook) takes a human. */
 const REFUSED_RETRY_MS = 30_000;
+/**
+ * How soon to look again when the cache is behind the release (our own write is not back yet, or a
+ * status write met a newer release). The watch event that brings the cache up to date wakes the
+ * release anyway; this is the net under it.
+ */
+const STALE_RETRY_MS = 1_000;
 
 /**
  * One reconcile of one CanaryRelease: read it and what it points at from the caches, measure the
@@ -50,6 +56,16 @@ const REFUSED_RETRY_MS = 30_000;
  * based: running it twice in a row changes nothing the second time.
  */
 export class Reconciler {
+  /**
+   * By release: the resourceVersions this controller knows are no longer the release's, because its
+   * own writes (a status, a finalizer) or a conflict replaced them. A cache still holding one of them
+   * has not seen our last write come back through the watch; deciding from it would decide the same
+   * step again. resourceVersions are opaque, so the test is membership, never order: a version not in
+   * the set is the one we wrote or a newer one (a write that succeeded was conditional on the version
+   * before it, so nothing came in between).
+   */
+  private readonly superseded = new Map<string, Set<string>>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   private get managedMode(): boolean {
@@ -58,12 +74,21 @@ export class Reconciler {
 
   async reconcile(key: string): Promise<number | null> {
     const ref = parseRefKey(key);
-    const object = this.deps.kube.get('CanaryRelease', ref);
-    if (!object) {
+    const cached = this.deps.kube.get('CanaryRelease', ref);
+    if (!cached) {
+      this.superseded.delete(key);
       this.deps.metrics?.forget(ref.namespace, ref.name);
       return null;
     }
-    const log = this.deps.logger.child({ release: key, generation: object.metadata.generation });
+    const log = this.deps.logger.child({ release: key, generation: cached.metadata.generation });
+    const version = cached.metadata.resourceVersion;
+    const stale = this.superseded.get(key);
+    if (stale && version !== undefined && stale.has(version)) {
+      log.debug({ resourceVersion: version }, 'the cache has not seen our last write yet; waiting for it');
+      return STALE_RETRY_MS;
+    }
+    this.superseded.delete(key);
+    let object = cached;
     const parsedStatus = canaryReleaseStatus.safeParse(object.status ?? {});
     const status = parsedStatus.success ? parsedStatus.data : undefined;
     const now = this.deps.clock();
@@ -108,7 +133,11 @@ export class Reconciler {
       } else {
         // before canaria creates anything, so that deleting the release always restores the traffic
         if (parsed.value.targetRef && this.managedMode && !finalizers.includes(FINALIZER)) {
-          await this.refused(refusals, 'add the finalizer', () => this.addFinalizer(object));
+          const patched = await this.refused(refusals, 'add the finalizer', () => this.addFinalizer(object));
+          if (patched) {
+            this.supersede(key, object.metadata.resourceVersion);
+            object = patched;
+          }
         }
         await this.measure(ref, parsed.value, status, seen, now);
         decision = decide(parsed.value, status, seen.observations, now);
@@ -116,7 +145,13 @@ export class Reconciler {
     }
 
     let requeue = decision.requeueAfterMs;
+    const released = decision.actions.some((action) => action.type === 'removeFinalizer');
+    // An Event tells of a decision, so it goes out once the status that holds the decision is written:
+    // a decision the API server turns down (the release changed meanwhile) leaves no Event behind.
+    // Once released, the release may be gone and no status is written; the Events keep the last word.
+    const events: Action[] = released ? [] : decision.actions.filter((action) => action.type === 'event');
     for (const action of decision.actions) {
+      if (!released && action.type === 'event') continue;
       const retry = await this.refused(refusals, action.type, () =>
         this.carryOut(action, object, parsed.ok ? parsed.value : undefined, seen, log),
       );
@@ -131,12 +166,23 @@ export class Reconciler {
       );
     }
     const warning = this.reportRefusals(decision, refusals, now, log);
-    if (warning) await this.carryOut(warning, object, undefined, seen, log);
-    const released = decision.actions.some((action) => action.type === 'removeFinalizer');
-    // once released, the release may be gone; the Event keeps the last word
+    if (warning) events.push(warning);
     if (!released && !jsonEqual(status ?? {}, decision.status)) {
-      await this.deps.kube.writeReleaseStatus(ref, decision.status);
+      const base = object.metadata.resourceVersion;
+      try {
+        const written = await this.deps.kube.writeReleaseStatus(ref, decision.status, {
+          ...(base !== undefined ? { resourceVersion: base } : {}),
+        });
+        if (written !== base) this.supersede(key, base);
+      } catch (err) {
+        if (!(err instanceof KubeError && err.code === 'Conflict')) throw err;
+        // the release changed since the cache saw it: decide again from the release as it is now
+        this.supersede(key, base);
+        log.info({ err: err.message }, 'the release changed since it was read; deciding again');
+        return STALE_RETRY_MS;
+      }
     }
+    for (const event of events) await this.carryOut(event, object, undefined, seen, log);
     const sighting = seen && parsed.ok ? { ...seen, analysis: parsed.value.analysis } : undefined;
     this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status, sighting);
     const last = decision.status.decisions?.at(-1);
@@ -150,6 +196,14 @@ export class Reconciler {
       last?.message ?? 'reconciled',
     );
     return requeue;
+  }
+
+  /** Notes that `version` of the release is gone, replaced by a write (or found replaced by a conflict). */
+  private supersede(key: string, version: string | undefined): void {
+    if (version === undefined) return;
+    const versions = this.superseded.get(key) ?? new Set<string>();
+    versions.add(version);
+    this.superseded.set(key, versions);
   }
 
   /**
@@ -403,9 +457,9 @@ export class Reconciler {
     log.info({ op: plan.op }, 'mirrored the autoscaler onto the primary');
   }
 
-  private async addFinalizer(release: KubeObject): Promise<void> {
+  private async addFinalizer(release: KubeObject): Promise<KubeObject> {
     const finalizers = (release.metadata.finalizers as string[] | undefined) ?? [];
-    await this.deps.kube.patch('CanaryRelease', refOf(release), [
+    return this.deps.kube.patch('CanaryRelease', refOf(release), [
       { op: 'test', path: '/metadata/resourceVersion', value: release.metadata.resourceVersion },
       { op: 'add', path: '/metadata/finalizers', value: [...finalizers, FINALIZER] },
     ]);

@@ -5,8 +5,10 @@ import { createLogger, type Logger } from '../telemetry/logger.js';
 import { KubeError } from './errors.js';
 import { KubeHttp, type KubeCallObserver } from './http.js';
 import { Informer, type Change } from './informer.js';
+import { ServerRecovery } from './recovery.js';
 import type { JsonPatchOperation } from './json-patch.js';
-import type { KubeEvent, KubePort, WatchHandler } from './port.js';
+import { EventCorrelator } from './events.js';
+import type { KubeEvent, KubePort, StatusWriteOptions, WatchHandler } from './port.js';
 import {
   apiVersionOf,
   collectionPath,
@@ -80,7 +82,14 @@ export function loadKubeConfig(options: { kubeconfig?: string; context?: string 
 /** Checks that the API server answers with these credentials, then returns a client to start. */
 export async function connectKube(options: ConnectOptions): Promise<KubeClient> {
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-  const http = new KubeHttp(options.kubeConfig, requestTimeoutMs, options.onRequest);
+  // the probe runs only once the informers wait, long after `http` exists
+  const recovery = new ServerRecovery(() =>
+    http.request({ method: 'GET', path: '/version', timeoutMs: 5_000 }),
+  );
+  const http = new KubeHttp(options.kubeConfig, requestTimeoutMs, (call) => {
+    options.onRequest?.(call);
+    if (call.result === 'ok') recovery.answered();
+  });
   const server = options.kubeConfig.getCurrentCluster()?.server ?? '(no server)';
   try {
     await http.request({ method: 'GET', path: '/version' });
@@ -94,7 +103,7 @@ export async function connectKube(options: ConnectOptions): Promise<KubeClient> 
       { cause: error },
     );
   }
-  return new ApiServerKube(http, {
+  return new ApiServerKube(http, recovery, {
     namespaces: [...new Set(options.namespaces ?? [])],
     fieldManager: options.fieldManager ?? DEFAULTS.fieldManager,
     relistIntervalMs: options.relistIntervalMs ?? DEFAULTS.relistIntervalMs,
@@ -122,9 +131,11 @@ class ApiServerKube implements KubeClient {
   private readonly informers = new Map<string, Informer>();
   private readonly handlers = new Set<WatchHandler>();
   private readonly log: Logger;
+  private readonly events = new EventCorrelator();
 
   constructor(
     private readonly http: KubeHttp,
+    private readonly recovery: ServerRecovery,
     private readonly settings: Settings,
   ) {
     this.log = settings.logger.child({ component: 'kube' });
@@ -148,6 +159,7 @@ class ApiServerKube implements KubeClient {
           onChange: (object, change) => {
             this.notify(kind, object, change);
           },
+          waitToRetry: (ms, signal) => this.recovery.wait(ms, signal),
         });
         this.informers.set(`${kind}/${namespace ?? ''}`, informer);
       }
@@ -256,20 +268,36 @@ class ApiServerKube implements KubeClient {
   /**
    * Replaces `.status` as a whole through the status subresource, so the stored status is exactly the
    * one given (a merge patch would keep keys the new status leaves out) and no spec edit can conflict.
+   * With a resourceVersion the patch carries it, and the API server takes it as a precondition: a
+   * release changed since (by anyone, this controller included) answers 409 and nothing is written.
+   * A conflict is not retried here: the status was decided from what is now an old release.
    */
-  async writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void> {
+  async writeReleaseStatus(
+    ref: Ref,
+    status: CanaryReleaseStatus,
+    options: StatusWriteOptions = {},
+  ): Promise<string> {
+    const precondition =
+      options.resourceVersion === undefined
+        ? []
+        : [{ op: 'add', path: '/metadata/resourceVersion', value: options.resourceVersion }];
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.http.request({
+        const written = await this.http.request<KubeObject>({
           method: 'PATCH',
           path: `${objectPath('CanaryRelease', ref)}/status`,
           query: { fieldManager: this.settings.fieldManager },
-          body: [{ op: 'add', path: '/status', value: status }],
+          body: [...precondition, { op: 'add', path: '/status', value: status }],
           contentType: 'application/json-patch+json',
         });
-        return;
+        return written.metadata.resourceVersion ?? '';
       } catch (error) {
-        if (!(error instanceof KubeError) || !error.retryable || attempt >= STATUS_WRITE_ATTEMPTS)
+        if (
+          !(error instanceof KubeError) ||
+          !error.retryable ||
+          error.code === 'Conflict' ||
+          attempt >= STATUS_WRITE_ATTEMPTS
+        )
           throw error;
         const retryInMs = STATUS_RETRY_MS * 2 ** (attempt - 1);
         this.log.debug(
@@ -281,10 +309,38 @@ class ApiServerKube implements KubeClient {
     }
   }
 
+  /**
+   * Creates the Event, or, for a repeat of one recorded before (same object, type, reason and
+   * message), bumps that Event's count and lastTimestamp. An Event that expired meanwhile is created
+   * again.
+   */
   async recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
     const namespace = release.metadata.namespace ?? '';
     const now = new Date().toISOString();
-    await this.http.request({
+    const message = truncateUtf8(event.message, EVENT_MESSAGE_MAX_BYTES);
+    const involved = { ...release, kind: release.kind ?? 'CanaryRelease' };
+    const plan = this.events.plan(involved, event, message);
+    if (plan.op === 'update') {
+      try {
+        await this.http.request({
+          method: 'PATCH',
+          path: `/api/v1/namespaces/${namespace}/events/${plan.name}`,
+          query: { fieldManager: this.settings.fieldManager },
+          body: { count: plan.count, lastTimestamp: now },
+          contentType: 'application/merge-patch+json',
+        });
+        this.events.stored(plan.key, {
+          name: plan.name,
+          count: plan.count,
+          firstTimestamp: plan.firstTimestamp,
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof KubeError && error.code === 'NotFound')) throw error;
+        this.events.forget(plan.key);
+      }
+    }
+    const created = await this.http.request<KubeObject>({
       method: 'POST',
       path: `/api/v1/namespaces/${namespace}/events`,
       query: { fieldManager: this.settings.fieldManager },
@@ -294,14 +350,14 @@ class ApiServerKube implements KubeClient {
         metadata: { generateName: `${release.metadata.name}.`, namespace },
         involvedObject: {
           apiVersion: release.apiVersion ?? apiVersionOf('CanaryRelease'),
-          kind: release.kind ?? 'CanaryRelease',
+          kind: involved.kind,
           name: release.metadata.name,
           namespace,
           uid: release.metadata.uid,
           resourceVersion: release.metadata.resourceVersion,
         },
         reason: event.reason,
-        message: truncateUtf8(event.message, EVENT_MESSAGE_MAX_BYTES),
+        message,
         type: event.severity,
         source: { component: 'canaria' },
         reportingComponent: 'canaria',
@@ -310,6 +366,7 @@ class ApiServerKube implements KubeClient {
         count: 1,
       },
     });
+    this.events.stored(plan.key, { name: created.metadata.name, count: 1, firstTimestamp: now });
   }
 
   watch(handler: WatchHandler): () => void {

@@ -24,6 +24,8 @@ export interface InformerOptions {
   logger: Logger;
   /** Called after the cache changed. */
   onChange: (object: KubeObject, change: Change) => void;
+  /** Waits out a backoff; the client's cuts it short once the API server answers again. */
+  waitToRetry?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 interface ObjectList {
@@ -43,7 +45,7 @@ const GONE = 'gone';
 
 /**
  * A cache of one kind in one namespace (or all), kept by list-then-watch. After any failure it backs
- * off (1 s doubling to 30 s) and lists again, and the list is compared with the cache, so objects
+ * off (1 s doubling to 30 s, cut short by `waitToRetry` once the API server answers) and lists again, and the list is compared with the cache, so objects
  * deleted while the watch was down are reported deleted. It also lists again every relistIntervalMs,
  * and gives up a watch that has been silent (not even a bookmark) for watchStallMs.
  */
@@ -133,7 +135,10 @@ export class Informer {
         const retryInMs = Math.min(FIRST_RETRY_MS * 2 ** (this.failures - 1), MAX_RETRY_MS);
         this.log.warn({ err: cause, retryInMs }, 'list/watch failed; listing again after a pause');
         try {
-          await sleep(retryInMs, undefined, { signal: this.stopping.signal });
+          const wait =
+            this.options.waitToRetry ??
+            ((ms, signal) => sleep(ms, undefined, { signal }).then(() => undefined));
+          await wait(retryInMs, this.stopping.signal);
         } catch {
           break;
         }

@@ -7,8 +7,19 @@ import {
   PatchTestFailed,
   type JsonPatchOperation,
 } from './json-patch.js';
-import type { KubeEvent, KubePort, WatchHandler } from './port.js';
+import { EventCorrelator } from './events.js';
+import type { KubeEvent, KubePort, StatusWriteOptions, WatchHandler } from './port.js';
 import { apiVersionOf, KINDS, refKey, refOf, type Kind, type KubeObject, type Ref } from './resources.js';
+
+/** An Event object as MemoryKube stores it. */
+export interface StoredEvent {
+  name: string;
+  release: Ref;
+  event: KubeEvent;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+}
 
 /**
  * An in-memory API server behind the Kube port, for unit tests and the simulator. It keeps
@@ -18,7 +29,11 @@ export class MemoryKube implements KubePort {
   private readonly store = new Map<Kind, Map<string, KubeObject>>();
   private readonly handlers = new Set<WatchHandler>();
   private revision = 0;
+  /** Every recordEvent call, in order. */
   readonly events: { release: Ref; event: KubeEvent }[] = [];
+  /** The Event objects the API server would hold: repeats aggregated into one with a count. */
+  readonly storedEvents: StoredEvent[] = [];
+  private readonly correlator = new EventCorrelator();
   /** Calls that reached the API server, by verb, for tests that count them. */
   readonly calls = { patch: 0, status: 0, event: 0, create: 0, delete: 0 };
   private readonly faults: { verb: 'patch' | 'status'; error: KubeError }[] = [];
@@ -159,12 +174,27 @@ export class MemoryKube implements KubePort {
     return Promise.resolve();
   }
 
-  writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void> {
+  writeReleaseStatus(
+    ref: Ref,
+    status: CanaryReleaseStatus,
+    options: StatusWriteOptions = {},
+  ): Promise<string> {
     this.calls.status++;
     this.fault('status');
     const existing = this.bucket('CanaryRelease').get(refKey(ref));
     if (!existing)
       return Promise.reject(new KubeError('NotFound', `CanaryRelease ${refKey(ref)} not found`, 404));
+    const expected = options.resourceVersion;
+    if (expected !== undefined && expected !== existing.metadata.resourceVersion) {
+      // the API server's answer to a precondition that no longer holds
+      return Promise.reject(
+        new KubeError(
+          'Conflict',
+          `Operation cannot be fulfilled on canaryreleases.canaria.dev "${ref.name}": the object has been modified; please apply your changes to the latest version and try again`,
+          409,
+        ),
+      );
+    }
     const updated: KubeObject = {
       ...existing,
       status: structuredClone(status),
@@ -172,7 +202,7 @@ export class MemoryKube implements KubePort {
     };
     this.bucket('CanaryRelease').set(refKey(ref), updated);
     this.notify('CanaryRelease', updated, 'modified');
-    return Promise.resolve();
+    return Promise.resolve(updated.metadata.resourceVersion ?? '');
   }
 
   recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
@@ -180,6 +210,30 @@ export class MemoryKube implements KubePort {
     this.events.push({
       release: refOf(release),
       event: { ...event },
+    });
+    const now = this.clock().toISOString();
+    const plan = this.correlator.plan({ ...release, kind: release.kind ?? 'CanaryRelease' }, event);
+    const stored = plan.op === 'update' ? this.storedEvents.find((e) => e.name === plan.name) : undefined;
+    if (plan.op === 'update' && stored) {
+      stored.count = plan.count;
+      stored.lastTimestamp = now;
+    } else {
+      const created: StoredEvent = {
+        name: `${release.metadata.name}.${String(++this.revision)}`,
+        release: refOf(release),
+        event: { ...event },
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+      };
+      this.storedEvents.push(created);
+      this.correlator.stored(plan.key, { name: created.name, count: 1, firstTimestamp: now });
+      return Promise.resolve();
+    }
+    this.correlator.stored(plan.key, {
+      name: stored.name,
+      count: stored.count,
+      firstTimestamp: stored.firstTimestamp,
     });
     return Promise.resolve();
   }

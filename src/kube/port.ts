@@ -8,6 +8,11 @@ export interface KubeEvent {
   message: string;
 }
 
+export interface StatusWriteOptions {
+  /** The resourceVersion of the release the status was decided from. */
+  resourceVersion?: string;
+}
+
 export type WatchHandler = (kind: Kind, object: KubeObject, change: 'added' | 'modified' | 'deleted') => void;
 
 /**
@@ -24,9 +29,17 @@ export interface KubePort {
   create(kind: Kind, object: KubeObject): Promise<KubeObject>;
   /** Deletes an object; one that is already gone counts as deleted. */
   delete(kind: Kind, ref: Ref): Promise<void>;
-  /** Writes a CanaryRelease's status through the status subresource. */
-  writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus): Promise<void>;
-  /** A Kubernetes Event about a CanaryRelease. */
+  /**
+   * Writes a CanaryRelease's status through the status subresource and resolves with the release's new
+   * resourceVersion. With `resourceVersion` the write is conditional: it lands only on that version of
+   * the release, else it fails with a Conflict (409) and nothing is written.
+   */
+  writeReleaseStatus(ref: Ref, status: CanaryReleaseStatus, options?: StatusWriteOptions): Promise<string>;
+  /**
+   * A Kubernetes Event about a CanaryRelease. As client-go's recorder does, an Event with the same
+   * type, reason and message as one already recorded for the same object updates that one (its count
+   * and lastTimestamp) instead of adding another.
+   */
   recordEvent(release: KubeObject, event: KubeEvent): Promise<void>;
   /** Called after the cache changed; returns a function that stops the subscription. */
   watch(handler: WatchHandler): () => void;

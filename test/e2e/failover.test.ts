@@ -58,7 +58,7 @@ describe('controller failures', () => {
       name: 'reviews',
       behaviour: healthy,
     });
-    const weights = recordWeights(service);
+    const weights = await recordWeights(world, service);
     try {
       await service.createRelease({ strategy: slowSteps });
       await waitUntil('the canary at 40 %', async () => (await service.weights())[1] === 40, {
@@ -74,19 +74,14 @@ describe('controller failures', () => {
         atKill?.decisions?.filter((d) => d.action === 'Start').length ?? 1,
       );
       expect(status.rolloutStartedAt).toBe(atKill?.rolloutStartedAt);
-      // Succeeded is written once the VirtualService shows 0/100; the 100 ms poll may not have seen it yet
-      await waitUntil(
-        'the last weight to be recorded',
-        () => Promise.resolve(weights.seen.at(-1) === '0/100'),
-        {
-          deadline: Date.now() + 5_000,
-        },
-      );
+      // Succeeded is written once the VirtualService shows 0/100; the watch may deliver it a moment later
+      await weights.waitFor('0/100');
     } finally {
       await weights.stop();
       await service.stop();
     }
     expect(weights.seen).toEqual(['100/0', '80/20', '60/40', '40/60', '0/100']);
+    expect(weights.history.gaps).toEqual([]);
     for (const c of controllers.splice(0)) await c.kill('SIGKILL');
   });
 

@@ -390,6 +390,90 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     expect(gone).toMatchObject({ code: 'NotFound' });
   });
 
+  it('writes a status conditional on a resourceVersion only onto that version; any other answers 409 Conflict and writes nothing', async () => {
+    const ns = await namespace('precondition');
+    const release = objects(ns).CanaryRelease;
+    const created = await create('CanaryRelease', release);
+    const client = await connect({ namespaces: [ns], kinds: ['CanaryRelease'] });
+    await client.start();
+    const ref = refOf(release);
+    const decided = created.metadata.resourceVersion!;
+
+    const started: CanaryReleaseStatus = { phase: 'Progressing', rolloutStartedAt: '2025-01-01T00:00:00Z' };
+    const written = await client.writeReleaseStatus(ref, started, { resourceVersion: decided });
+    const stored = await read('CanaryRelease', ref);
+    expect(stored.status).toEqual(started);
+    expect(written).toBe(stored.metadata.resourceVersion);
+    expect(written).not.toBe(decided);
+
+    // the same decision again, from the release as it was before the first write: refused, not retried
+    const again = await rejectionOf(
+      client.writeReleaseStatus(
+        ref,
+        { phase: 'Progressing', rolloutStartedAt: '2025-01-01T00:00:00.056Z' },
+        { resourceVersion: decided },
+      ),
+    );
+    expect(again).toBeInstanceOf(KubeError);
+    expect(again).toMatchObject({ code: 'Conflict', status: 409 });
+    expect((await read('CanaryRelease', ref)).status).toEqual(started);
+    expect((await read('CanaryRelease', ref)).metadata.resourceVersion).toBe(written);
+
+    // a spec edit moves the resourceVersion too: a status decided before it is refused
+    await label('CanaryRelease', ref, { edited: 'yes' });
+    const afterEdit = await rejectionOf(
+      client.writeReleaseStatus(ref, { phase: 'Succeeded' }, { resourceVersion: written }),
+    );
+    expect(afterEdit).toMatchObject({ code: 'Conflict', status: 409 });
+    expect((await read('CanaryRelease', ref)).status).toEqual(started);
+  });
+
+  it('records a repeated Event once: the same reason and message on the same release bump its count and lastTimestamp', async () => {
+    const ns = await namespace('aggregate');
+    await create('CanaryRelease', objects(ns).CanaryRelease);
+    const client = await connect({ namespaces: [ns], kinds: ['CanaryRelease'] });
+    await client.start();
+    const release = client.get('CanaryRelease', { namespace: ns, name: 'reviews' })!;
+    const holding = {
+      severity: 'Normal' as const,
+      reason: 'Inconclusive',
+      message: 'holding at 10%: no canary requests yet over 1m',
+    };
+    const list = async () =>
+      (
+        (await call('GET', `/api/v1/namespaces/${ns}/events`)) as unknown as {
+          items: (Record<string, unknown> & { metadata: { name: string } })[];
+        }
+      ).items;
+
+    await client.recordEvent(release, holding);
+    const [first] = await list();
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await client.recordEvent(release, holding);
+    }
+    await client.recordEvent(release, {
+      ...holding,
+      message: 'holding at 20%: no canary requests yet over 1m',
+    });
+    const events = await list();
+    expect(events).toHaveLength(2);
+    const held = events.find((e) => e.metadata.name === first?.metadata.name);
+    expect(held).toMatchObject({ reason: 'Inconclusive', message: holding.message, count: 5 });
+    expect(held?.firstTimestamp).toBe(first?.firstTimestamp);
+    expect(Date.parse(String(held?.lastTimestamp))).toBeGreaterThan(
+      Date.parse(String(first?.firstTimestamp)),
+    );
+    expect(events.find((e) => e !== held)).toMatchObject({ count: 1 });
+
+    // an Event the API server no longer has (they expire after an hour) is created again
+    await call('DELETE', `/api/v1/namespaces/${ns}/events/${first!.metadata.name}`);
+    await client.recordEvent(release, holding);
+    const recreated = (await list()).filter((e) => e.message === holding.message);
+    expect(recreated).toHaveLength(1);
+    expect(recreated[0]).toMatchObject({ count: 1 });
+  });
+
   it('records Events about a release, with its numbers, its identity, and a message cut to 1 KiB', async () => {
     const ns = await namespace('events');
     await create('CanaryRelease', objects(ns).CanaryRelease);
@@ -485,6 +569,30 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
     // And it keeps watching afterwards.
     await create('VirtualService', all.VirtualService);
     await eventually(seen, [`added VirtualService ${ns}/reviews`]);
+  });
+
+  it('lists again as soon as the API server answers after an outage, not when a long backoff ends', async () => {
+    const ns = await namespace('outage');
+    const proxy = await startTcpProxy(env.serverUrl);
+    proxies.push(proxy);
+    const client = await connect({
+      kubeConfig: throughProxy(admin, proxy.url),
+      namespaces: [ns],
+      kinds: ['VirtualService'],
+      // the failures while the server is away are expected here
+      logger: createLogger({ level: 'error' }),
+    });
+    const seen = recordChanges(client, ns);
+    await client.start();
+    await watchIsDelivering(ns, seen);
+
+    // 16 s away: the informer fails at 0, 1, 3, 7 and 15 s and would then sleep 16 s more
+    proxy.cut(16_000);
+    await new Promise((resolve) => setTimeout(resolve, 16_500));
+    const back = Date.now();
+    await create('VirtualService', objects(ns).VirtualService);
+    await eventually(seen, [`added VirtualService ${ns}/reviews`], 30_000);
+    expect(Date.now() - back).toBeLessThan(5_000);
   });
 
   it('restarts a watch that delivers nothing, not even a bookmark, for watchStallMs', async () => {

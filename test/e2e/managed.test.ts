@@ -25,7 +25,13 @@ import { startControllerProcess, type ControllerProcess } from '../harness/contr
 import { startDeploymentController } from '../harness/deployments.js';
 import { startTraffic, type Behaviour, type Traffic } from '../harness/traffic.js';
 import { waitUntil } from '../harness/wait.js';
+import { watchHistory } from '../harness/watch-history.js';
 import { CONTROLLER_NAMESPACE, startWorld, type World } from './support.js';
+
+/** The part of the VirtualService the managed-mode tests read. */
+interface VsSpec {
+  http: { route: { weight?: number }[] }[];
+}
 
 let world: World;
 const cleanups: (() => Promise<void>)[] = [];
@@ -204,18 +210,16 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
     };
     return vs.spec.http[0]?.route.map((r) => r.weight ?? 0).join('/') ?? '';
   };
-  const seen: string[] = [];
-  let polling = true;
-  const poll = (async () => {
-    while (polling) {
-      const w = await weights().catch(() => undefined);
-      if (w && seen.at(-1) !== w) seen.push(w);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
+  // every version of the VirtualService, from the API server's watch: a poll can miss a short state
+  const history = await watchHistory<{ metadata: { resourceVersion?: string }; spec: VsSpec }>(
+    world.env.admin,
+    `/apis/networking.istio.io/v1/namespaces/${namespace}/virtualservices`,
+    'podinfo',
+  );
+  const weightsOf = (vs: { spec: VsSpec } | undefined) =>
+    vs?.spec.http[0]?.route.map((r) => r.weight ?? 0).join('/');
   cleanups.push(async () => {
-    polling = false;
-    await poll;
+    await history.stop();
     await traffic.stop();
     await deployments.stop();
   });
@@ -223,7 +227,10 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
   const service = {
     namespace,
     traffic,
-    seen,
+    get seen() {
+      return history.states(weightsOf);
+    },
+    history,
     read,
     status,
     weights,
@@ -245,11 +252,13 @@ async function standUp(namespace: string, extra: Partial<CanaryReleaseSpecInput>
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     },
-    /** The 100 ms poll of the weights may not have seen the last patch when the status already says done. */
+    /** The watch may deliver the last patch a moment after the status already says done. */
     async lastWeightRecorded(weights: string) {
-      await waitUntil(`${namespace}: ${weights} recorded`, () => Promise.resolve(seen.at(-1) === weights), {
-        deadline: Date.now() + 5_000,
-      });
+      await waitUntil(
+        `${namespace}: ${weights} recorded`,
+        () => Promise.resolve(history.states(weightsOf).at(-1) === weights),
+        { deadline: Date.now() + 5_000, intervalMs: 50 },
+      );
     },
     async deleteRelease() {
       await objects.deleteNamespacedCustomObject({ ...release, namespace, name: 'podinfo' });
@@ -337,6 +346,7 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     expect(await service.weights()).toBe('100/0');
     await service.lastWeightRecorded('100/0');
     expect(service.seen).toEqual(['100/0', '80/20', '40/60', '100/0']);
+    expect(service.history.gaps).toEqual([]);
     expect(status.decisions?.some((d) => d.reason === 'AnalysisPassed')).toBe(true);
     // the canary served traffic as itself, reported under its own revision label
     expect(service.traffic.served().canary?.total).toBeGreaterThan(0);
@@ -515,6 +525,7 @@ describe('managed mode on a real API server and a real Prometheus', () => {
     expect(restart?.message).toMatch(/restarting from step 1 \(was on step [34]\)/);
     await service.lastWeightRecorded('100/0');
     expect(service.seen).toEqual(['100/0', '80/20', '40/60', '100/0', '80/20', '40/60', '100/0']);
+    expect(service.history.gaps).toEqual([]);
   });
 
   it('deleting the CanaryRelease gives all traffic back to the user Deployment first', async () => {

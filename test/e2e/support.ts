@@ -23,6 +23,7 @@ import { startMeshEmitter, type MeshEmitter } from '../harness/mesh-emitter.js';
 import { startPrometheus, type PrometheusServer } from '../harness/prometheus.js';
 import { startTraffic, type Behaviour, type RequestClass, type Traffic } from '../harness/traffic.js';
 import { waitUntil } from '../harness/wait.js';
+import { watchHistory, type WatchHistory } from '../harness/watch-history.js';
 
 export const CONTROLLER_NAMESPACE = 'canaria-system';
 
@@ -90,6 +91,15 @@ export function userVirtualService(service: string): VirtualService {
     },
   };
 }
+
+/** The routing every e2e release uses: the route named primary, stable subset v1, canary subset v2. */
+const routingInputOf = (name: string) => ({
+  virtualService: { name, routes: ['primary'] },
+  destinationRule: { name },
+  stableSubset: 'v1',
+  canarySubset: 'v2',
+});
+const routingOf = (name: string) => istioRouting.parse(routingInputOf(name));
 
 export interface Service {
   namespace: string;
@@ -162,13 +172,8 @@ export async function standUpService(
     behaviour: options.behaviour,
     classes: options.classes ?? [{ share: 1, request: { host: name } }],
   });
-  const routingInput = {
-    virtualService: { name, routes: ['primary'] },
-    destinationRule: { name },
-    stableSubset: 'v1',
-    canarySubset: 'v2',
-  };
-  const routing = istioRouting.parse(routingInput);
+  const routingInput = routingInputOf(name);
+  const routing = routingOf(name);
   const readVirtualService = async () =>
     virtualService.parse(
       await objects.getNamespacedCustomObject({ ...istioObject('virtualservices'), namespace, name }),
@@ -241,23 +246,43 @@ export async function standUpService(
   };
 }
 
-/** Records every distinct [stable, canary] pair the VirtualService shows, polling fast. */
-export function recordWeights(service: Service, intervalMs = 100): { seen: string[]; stop(): Promise<void> } {
-  const seen: string[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const w = await service.weights().catch(() => undefined);
-      const key = w?.join('/');
-      if (key && seen.at(-1) !== key) seen.push(key);
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  })();
+export interface WeightHistory {
+  /** Every distinct [stable, canary] pair the managed route went through, in order, as `stable/canary`. */
+  readonly seen: string[];
+  /** The VirtualService at every resourceVersion the API server stored. */
+  readonly history: WatchHistory<VirtualService>;
+  /** Resolves once the route has shown `weights` (`stable/canary`). */
+  waitFor(weights: string, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `stable/canary` of the managed route of a VirtualService version; undefined when it cannot be read. */
+export function weightsOf(service: string, vs: unknown): string | undefined {
+  if (vs === undefined) return undefined;
+  const parsed = virtualService.safeParse(vs);
+  if (!parsed.success) return undefined;
+  const reading = readRouting(parsed.data, routingOf(service));
+  return reading.ok ? `${reading.value.stableWeight}/${reading.value.canaryWeight}` : undefined;
+}
+
+/**
+ * Records the weights of the service's VirtualService from the API server's watch: every version it
+ * went through, so a state that lived a few milliseconds is there too (a poll could miss it).
+ */
+export async function recordWeights(world: World, service: Service): Promise<WeightHistory> {
+  const history = await watchHistory<VirtualService>(
+    world.env.admin,
+    `/apis/networking.istio.io/v1/namespaces/${service.namespace}/virtualservices`,
+    service.name,
+  );
+  const states = () => history.states((vs) => weightsOf(service.name, vs));
   return {
-    seen,
-    async stop() {
-      running = false;
-      await loop;
+    get seen() {
+      return states();
     },
+    history,
+    waitFor: (weights, timeoutMs = 10_000) =>
+      history.waitFor(`weights ${weights}`, (vs) => weightsOf(service.name, vs) === weights, timeoutMs),
+    stop: () => history.stop(),
   };
 }

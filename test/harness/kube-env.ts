@@ -48,6 +48,11 @@ export interface KubeEnv {
   serviceAccountKubeconfig(
     serviceAccount: ServiceAccountRef,
   ): Promise<{ path: string; kubeConfig: KubeConfig }>;
+  /**
+   * kill -9 of kube-apiserver, then a new one on the same etcd, port and certificates after `downMs`;
+   * resolves once it is ready again. Clients keep their kubeconfigs; their connections break.
+   */
+  restartApiserver(options?: { downMs?: number }): Promise<void>;
   /** Kills both processes and removes the temporary folder. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -151,7 +156,7 @@ async function startApiserver(
   await writeFile(verifyingKey, keys.publicKey);
 
   const port = await freePort();
-  const apiserver = launch('kube-apiserver', bin, dir, [
+  const args = [
     `--etcd-servers=${etcdUrl}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
@@ -168,7 +173,8 @@ async function startApiserver(
     '--service-cluster-ip-range=10.0.0.0/24',
     '--allow-privileged=true',
     '--profiling=false',
-  ]);
+  ];
+  let apiserver = launch('kube-apiserver', bin, dir, args);
   processes.push(apiserver);
 
   const certFile = join(certDir, 'apiserver.crt');
@@ -207,9 +213,24 @@ async function startApiserver(
     return token;
   };
 
+  const restartApiserver = async (options: { downMs?: number } = {}): Promise<void> => {
+    const old = apiserver;
+    old.child.kill('SIGKILL');
+    await old.exited;
+    await new Promise((resolve) => setTimeout(resolve, options.downMs ?? 0));
+    // the same flags: same port, and the certificates it wrote the first time (it reuses them)
+    apiserver = launch('kube-apiserver', bin, dir, args);
+    processes[processes.indexOf(old)] = apiserver;
+    await waitUntil('the restarted kube-apiserver /readyz', () => isReady(admin).catch(() => false), {
+      deadline: Date.now() + 120_000,
+      giveUp: died(apiserver),
+    });
+  };
+
   return {
     serverUrl,
     adminToken,
+    restartApiserver,
     kubeconfigPath,
     admin,
     adminKubeConfig,

@@ -92,7 +92,10 @@ export const backoffDelay = (retry: number, baseMs: number, capMs: number, rando
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
@@ -133,11 +136,17 @@ export class SinkDelivery {
   offer(n: Notification): void {
     const { sink, settings } = this.target;
     if (this.stopper.signal.aborted) return;
-    if (severityRank(n.severity) < severityRank(settings.severity)) return this.count('filtered');
+    if (severityRank(n.severity) < severityRank(settings.severity)) {
+      this.count('filtered');
+      return;
+    }
     const key = `${n.release.namespace}/${n.release.name}\n${n.reason}\n${n.message}`;
     const now = this.now();
     const last = this.seen.get(key);
-    if (last !== undefined && now - last < settings.dedupSeconds * 1000) return this.count('deduplicated');
+    if (last !== undefined && now - last < settings.dedupSeconds * 1000) {
+      this.count('deduplicated');
+      return;
+    }
     this.seen.set(key, now);
     this.forget(now);
     if (this.queue.length >= settings.queueSize) {

@@ -77,7 +77,10 @@ function commandsFor(kind: NotificationKind, name: string, namespace: string): s
       return [run('promote'), run('abort'), run('status')];
     case 'succeeded':
       return [run('status')];
-    default:
+    case 'started':
+    case 'advanced':
+    case 'promoted':
+    case 'resumed':
       return [run('abort'), run('status')];
   }
 }
@@ -109,7 +112,7 @@ export function notificationFor(
       metric: m.metric,
       verdict: m.verdict,
       rule: m.rule,
-      ...(m.canary ? { canary: side(m.canary) } : {}),
+      canary: side(m.canary),
       ...(m.stable ? { stable: side(m.stable) } : {}),
     })),
     commands: commandsFor(known.kind, name, namespace),

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { CloudEvent, HTTP } from 'cloudevents';
+import type { CloudEvent } from 'cloudevents';
+import { HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { notificationFor, notificationsFor } from './message.js';
 import { SLACK_LIMITS, slackNotifier } from './slack.js';
@@ -58,11 +59,15 @@ function slackProblems(body: { text?: string; blocks: Block[] }): string[] {
         if (!b.text && !b.fields?.length) problems.push(`blocks[${i}]: section needs text or fields`);
         len(b.text, 3000, `blocks[${i}].text`);
         if ((b.fields?.length ?? 0) > 10) problems.push(`blocks[${i}].fields: more than 10`);
-        b.fields?.forEach((f, j) => len(f, 2000, `blocks[${i}].fields[${j}]`));
+        b.fields?.forEach((f, j) => {
+          len(f, 2000, `blocks[${i}].fields[${j}]`);
+        });
         break;
       case 'context':
         if (!b.elements?.length || b.elements.length > 10) problems.push(`blocks[${i}].elements: 1..10`);
-        b.elements?.forEach((e, j) => len(e, 3000, `blocks[${i}].elements[${j}]`));
+        b.elements?.forEach((e, j) => {
+          len(e, 3000, `blocks[${i}].elements[${j}]`);
+        });
         break;
       default:
         problems.push(`blocks[${i}]: unexpected type ${b.type}`);

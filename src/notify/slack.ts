@@ -34,7 +34,7 @@ export const slackNotifier: Notifier = {
     const blocks: unknown[] = [
       {
         type: 'header',
-        text: { type: 'plain_text', text: truncate(`${n.title}`, SLACK_LIMITS.headerText), emoji: true },
+        text: { type: 'plain_text', text: truncate(n.title, SLACK_LIMITS.headerText), emoji: true },
       },
       { type: 'section', text: mrkdwn(`${EMOJI[n.severity]} ${n.message}`, SLACK_LIMITS.sectionText) },
       {

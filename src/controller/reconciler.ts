@@ -18,6 +18,7 @@ import { parseRefKey, refOf, type KubeObject, type Ref } from '../kube/resources
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
+import type { Notifications } from '../notify/service.js';
 import { planPrimaryAutoscaler, primaryAutoscalers } from '../managed/autoscaler.js';
 import { FINALIZER, primaryName } from '../managed/labels.js';
 import { newPrimary, promotedTemplate, promotePatch, revertPatch, scalePatch } from '../managed/primary.js';
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
   trackSecrets?: boolean;
   /** The names of the metrics providers the controller has; `default` only when absent. */
   metricsProviders?: readonly string[];
+  /** Slack, Teams, CloudEvents: told about each decision, without waiting for them. */
+  notifications?: Pick<Notifications, 'decided'>;
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
@@ -117,6 +120,8 @@ export class Reconciler {
     if (!released && !jsonEqual(status ?? {}, decision.status)) {
       await this.deps.kube.writeReleaseStatus(ref, decision.status);
     }
+    // after the status is written, so a reconcile that failed before does not announce a decision twice
+    this.deps.notifications?.decided(ref, parsed.ok ? parsed.value : undefined, status, decision.status);
     const sighting = seen && parsed.ok ? { ...seen, analysis: parsed.value.analysis } : undefined;
     this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status, sighting);
     const last = decision.status.decisions?.at(-1);

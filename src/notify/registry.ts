@@ -2,37 +2,23 @@ import { z } from 'zod';
 import { cloudEventsNotifier } from './cloudevents.js';
 import { slackNotifier } from './slack.js';
 import { teamsNotifier } from './teams.js';
-import { SEVERITIES, type Notifier, type Severity } from './types.js';
+import { severity, sinkType, type ReleaseSink, type SinkType } from '../api/notifications.js';
+import type { Notifier, Severity } from './types.js';
 
 /** Every sink type: adding one is a file beside these and one line here. */
 export const NOTIFIERS = {
   slack: slackNotifier,
   teams: teamsNotifier,
   cloudevents: cloudEventsNotifier,
-} as const satisfies Record<string, Notifier>;
-export type SinkType = keyof typeof NOTIFIERS;
-export const SINK_TYPES = Object.keys(NOTIFIERS) as SinkType[];
+} as const satisfies Record<SinkType, Notifier>;
+export type { ReleaseSink, SinkType };
 
 export const notifier = (type: SinkType): Notifier => NOTIFIERS[type];
 
-const sinkType = z.enum(SINK_TYPES as [SinkType, ...SinkType[]], {
-  error: (issue) => `unknown sink type ${JSON.stringify(issue.input)}; use one of ${SINK_TYPES.join(', ')}`,
-});
-const severity = z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` });
 const name = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS label such as team-slack' })
   .max(63);
-const secretKeyRef = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, { error: 'must be the name of a Secret' })
-    .max(253),
-  key: z
-    .string()
-    .regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a key of the Secret, such as url' })
-    .max(253),
-});
 
 /** Delivery settings every sink shares; the defaults suit a chat channel. */
 const delivery = {
@@ -72,18 +58,6 @@ export type OperatorSink = z.infer<typeof operatorSink>;
 export const notificationsFile = z.strictObject({
   sinks: z.array(operatorSink).max(50).default([]),
 });
-
-/**
- * A sink a release asks for in `spec.notifications.sinks`: the URL is in a Secret of the release's
- * own namespace, so a release can only send to an address its own namespace holds.
- */
-export const releaseSink = z.strictObject({
-  name,
-  type: sinkType,
-  secretRef: secretKeyRef,
-  severity: severity.default('info'),
-});
-export type ReleaseSink = z.infer<typeof releaseSink>;
 
 export interface SinkSettings {
   severity: Severity;

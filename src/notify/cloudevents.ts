@@ -30,6 +30,7 @@ export function cloudEvent(n: Notification): Record<string, unknown> {
       ...(n.phase ? { phase: n.phase } : {}),
       step: n.step,
       canaryWeight: n.canaryWeight,
+      ...(n.previousWeight !== undefined ? { previousWeight: n.previousWeight } : {}),
       ...(n.canaryRevision ? { canaryRevision: n.canaryRevision } : {}),
       ...(n.stableRevision ? { stableRevision: n.stableRevision } : {}),
       ...(n.count !== undefined ? { count: n.count } : {}),

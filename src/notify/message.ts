@@ -90,12 +90,21 @@ export function notificationFor(
   release: ReleaseIdentity,
   record: DecisionRecord,
   status: CanaryReleaseStatus,
+  previous?: CanaryReleaseStatus,
 ): Notification | undefined {
   const known = KINDS[record.action];
   if (!known) return undefined;
   const deciding = decidingMetric(record);
   const { name, namespace } = release;
-  const where = record.canaryWeight > 0 ? ` at ${formatNumber(record.canaryWeight)}% canary traffic` : '';
+  // a rollback records the weight it set (0); where the canary was when it failed is the news
+  const was = previous?.canaryWeight;
+  const from = record.canaryWeight === 0 && was ? was : undefined;
+  const where =
+    from !== undefined
+      ? ` from ${formatNumber(from)}% canary traffic`
+      : record.canaryWeight > 0
+        ? ` at ${formatNumber(record.canaryWeight)}% canary traffic`
+        : '';
   const n: Notification = {
     id: `${namespace}/${name}/${record.time}/${record.action}/${record.reason}`,
     time: record.time,
@@ -122,6 +131,7 @@ export function notificationFor(
   if (status.canaryRevision) n.canaryRevision = status.canaryRevision;
   if (status.stableRevision) n.stableRevision = status.stableRevision;
   if (record.count !== undefined) n.count = record.count;
+  if (from !== undefined) n.previousWeight = from;
   return n;
 }
 
@@ -132,7 +142,7 @@ export function notificationsFor(
   next: CanaryReleaseStatus,
 ): Notification[] {
   return newDecisions(previous, next)
-    .map((record) => notificationFor(release, record, next))
+    .map((record) => notificationFor(release, record, next, previous))
     .filter((n): n is Notification => n !== undefined);
 }
 
@@ -162,7 +172,12 @@ export function facts(n: Notification): { label: string; value: string }[] {
   if (n.phase) out.push({ label: 'Phase', value: n.phase });
   out.push(
     { label: 'Step', value: String(n.step) },
-    { label: 'Canary weight', value: `${formatNumber(n.canaryWeight)}%` },
+    {
+      label: 'Canary weight',
+      value:
+        `${formatNumber(n.canaryWeight)}%` +
+        (n.previousWeight !== undefined ? ` (was ${formatNumber(n.previousWeight)}%)` : ''),
+    },
   );
   if (n.rule) out.push({ label: 'Rule', value: n.rule });
   const deciding = n.metrics.find((m) => n.rule?.startsWith(`${m.metric}:`)) ?? n.metrics[0];

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
-import { SinkDelivery, type DeliveryOptions } from './delivery.js';
+import { SinkDelivery, type DeliveryHooks, type DeliveryOptions } from './delivery.js';
 import { notificationsFor, type ReleaseIdentity } from './message.js';
 import { RELEASE_SINK_DEFAULTS, notifier, type OperatorSink, type ReleaseSink } from './registry.js';
 import type { SecretReader } from './secrets.js';
@@ -9,7 +9,8 @@ export interface NotificationsDeps extends DeliveryOptions {
   sinks: readonly OperatorSink[];
   /** Reads a release's Secret; without it, releases' own sinks are ignored (and logged). */
   secrets?: SecretReader;
-  metrics?: { register(sink: string): void };
+  /** canaria_notifications_total and friends; also the delivery hooks unless `hooks` is given. */
+  metrics?: DeliveryHooks & { register(sink: string): void };
 }
 
 /**
@@ -21,7 +22,13 @@ export class Notifications {
   private readonly operator: SinkDelivery[];
   private readonly releaseSinks = new Map<string, { config: string; delivery: SinkDelivery }>();
 
+  private readonly options: DeliveryOptions;
+
   constructor(private readonly deps: NotificationsDeps) {
+    this.options = {
+      ...deps,
+      ...((deps.hooks ?? deps.metrics) ? { hooks: deps.hooks ?? deps.metrics } : {}),
+    };
     this.operator = deps.sinks.map((sink) => {
       deps.metrics?.register(sink.name);
       return new SinkDelivery(
@@ -31,7 +38,7 @@ export class Notifications {
           settings: sink,
           url: async () => (await readFile(sink.urlFile, 'utf8')).trim() || undefined,
         },
-        deps,
+        this.options,
       );
     });
   }
@@ -97,7 +104,7 @@ export class Notifications {
           settings: { ...RELEASE_SINK_DEFAULTS, severity: sink.severity },
           url: (signal) => secrets(release.namespace, sink.secretRef.name, sink.secretRef.key, signal),
         },
-        this.deps,
+        this.options,
       );
       this.releaseSinks.set(key, { config, delivery });
       return delivery;

@@ -59,6 +59,8 @@ export interface Notification {
   /** 1-based step. */
   step: number;
   canaryWeight: number;
+  /** The weight before this decision, when it took the canary's traffic away (a rollback). */
+  previousWeight?: number;
   canaryRevision?: string;
   stableRevision?: string;
   /** How many analyses this decision stands for (collapsed holds). */

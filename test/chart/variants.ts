@@ -10,6 +10,20 @@ export const VARIANTS: Record<string, Values> = {
   'ServiceMonitor on': { 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'monitoring' } },
   'trackSecrets on': { trackSecrets: true },
   'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
+  notifications: {
+    notifications: {
+      releaseSinks: true,
+      sinks: [
+        {
+          name: 'ops-slack',
+          type: 'slack',
+          secretRef: { name: 'canaria-slack', key: 'url' },
+          severity: 'warning',
+        },
+        { name: 'ops-teams', type: 'teams', secretRef: { name: 'canaria-teams', key: 'webhook' } },
+      ],
+    },
+  },
   'named metrics providers': {
     metricsProviders: [
       {

@@ -71,6 +71,9 @@ permissions, as a YAML list. A file that is missing or is not a list of rules fa
 {{- if .Values.trackSecrets }}
 {{ include "canaria.rules" (dict "context" . "file" "files/rbac-secrets-rules.yaml") }}
 {{- end -}}
+{{- if .Values.notifications.releaseSinks }}
+{{ include "canaria.rules" (dict "context" . "file" "files/rbac-notification-secrets-rules.yaml") }}
+{{- end -}}
 {{- end -}}
 
 {{/* Who the chart's roles are bound to: the controller's ServiceAccount. */}}

@@ -5,6 +5,7 @@ import { errorRules, metricSpec } from './analysis-template.js';
 import { compileRe2 } from './re2.js';
 import { API_VERSION, k8sName, objectMeta } from './meta.js';
 import { LIMITS, quoted, truncate } from './limits.js';
+import { releaseNotifications } from './notifications.js';
 
 /** A list of at most `max` items, saying so when it has more. */
 const list = <T extends z.ZodType>(item: T, max: number, what: string) =>
@@ -364,6 +365,8 @@ export const canaryReleaseSpec = z
     progressDeadline: duration.default('10m'),
     /** Progress only inside these windows; outside them the release holds its weight. */
     releaseWindows: list(releaseWindow, LIMITS.releaseWindows, 'release windows').optional(),
+    /** Slack, Teams or CloudEvents receivers told about this release's decisions, besides the operator's. */
+    notifications: releaseNotifications.optional(),
     /** Pause or resume the release. */
     paused: z.boolean().default(false),
     /** A one-shot user action; `id` makes it idempotent (the controller handles each id once). */

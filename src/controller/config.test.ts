@@ -179,4 +179,23 @@ describe('loadControllerConfig', () => {
       '--track-secrets (or CANARIA_TRACK_SECRETS): Secrets count only in managed mode, which --managed-mode (or CANARIA_MANAGED_MODE) turns off; drop one of the two',
     ]);
   });
+
+  it('reads the notification sinks file, and an unknown sink type names its field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canaria-config-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(
+      good,
+      'sinks:\n  - {name: ops, type: slack, urlFile: /etc/canaria/notifications/ops/url, severity: warning}\n',
+    );
+    const config = loadControllerConfig({ notificationsFile: good }, {});
+    expect(config.notificationSinks).toMatchObject([
+      { name: 'ops', type: 'slack', severity: 'warning', attempts: 5 },
+    ]);
+    expect(config.releaseNotifications).toBe(true);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'sinks:\n  - {name: ops, type: discord, urlFile: /u}\n');
+    expect(() => loadControllerConfig({ notificationsFile: bad }, {})).toThrow(
+      `${bad}: sinks[0].type: unknown sink type "discord"; use one of slack, teams, cloudevents`,
+    );
+  });
 });

@@ -16,6 +16,7 @@ import {
   type MetricsProviderConfig,
   type MetricsProviderSettings,
 } from '../metrics/registry.js';
+import { parseNotificationsFile, type OperatorSink } from '../notify/registry.js';
 
 /**
  * One setting of the controller: its flag, the environment variable that can set it instead, and
@@ -169,6 +170,19 @@ export const SETTINGS = {
       'managed mode: count the content of the Secrets a pod template reads in its revision (needs list/watch on secrets)',
     default: 'false',
   },
+  notificationsFile: {
+    flag: '--notifications-file',
+    env: 'CANARIA_NOTIFICATIONS_FILE',
+    description:
+      'YAML file of operator-wide notification sinks, {sinks: [{name, type: slack|teams|cloudevents, urlFile, severity, dedupSeconds, rateLimit: {perMinute, burst}, queueSize, attempts, timeoutSeconds}]}; each urlFile is a mounted Secret key',
+  },
+  releaseNotifications: {
+    flag: '--release-notifications',
+    env: 'CANARIA_RELEASE_NOTIFICATIONS',
+    description:
+      "send to the sinks of a release's spec.notifications, reading their URL from a Secret of the release's namespace (needs get on secrets)",
+    default: 'true',
+  },
   logLevel: {
     flag: '--log-level',
     env: 'LOG_LEVEL',
@@ -191,6 +205,10 @@ export interface ControllerConfig {
   /** Releases with a targetRef are accepted, and what they need is watched. */
   managedMode: boolean;
   trackSecrets: boolean;
+  /** Operator-wide notification sinks. */
+  notificationSinks: OperatorSink[];
+  /** Whether releases' own sinks are served (the controller then reads their Secrets). */
+  releaseNotifications: boolean;
   logLevel: string;
 }
 
@@ -309,6 +327,21 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     if (content !== undefined) metricsProviders.push(...parseProvidersFile(content, providersFile, problems));
   }
 
+  const notificationSinks: OperatorSink[] = [];
+  const notificationsFile = get('notificationsFile');
+  if (notificationsFile) {
+    let content: unknown;
+    try {
+      content = parseYaml(readFileSync(notificationsFile, 'utf8')) as unknown;
+    } catch (err) {
+      problems.push(
+        `${where('notificationsFile')}: cannot read ${notificationsFile}: ${(err as Error).message}`,
+      );
+    }
+    if (content !== undefined)
+      notificationSinks.push(...parseNotificationsFile(content, notificationsFile, problems));
+  }
+
   // the controller-wide error rules, the default under every release's and metric's own
   const list = (name: SettingName) =>
     (get(name) ?? '')
@@ -355,6 +388,8 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     resync,
     managedMode: boolean('managedMode'),
     trackSecrets: boolean('trackSecrets'),
+    notificationSinks,
+    releaseNotifications: boolean('releaseNotifications'),
     logLevel,
   };
   if (config.trackSecrets && !config.managedMode) {

@@ -18,6 +18,7 @@ import { parseRefKey, refOf, type KubeObject, type Ref } from '../kube/resources
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
+import type { Notifications } from '../notify/service.js';
 import { planPrimaryAutoscaler, primaryAutoscalers } from '../managed/autoscaler.js';
 import { primaryConfigCopies } from '../managed/configs.js';
 import { FINALIZER, primaryName } from '../managed/labels.js';
@@ -37,6 +38,8 @@ export interface ReconcilerDeps {
   metricsProviders?: readonly string[];
   /** False: releases with a targetRef are refused, and nothing of managed mode is read or written. */
   managedMode?: boolean;
+  /** Slack, Teams, CloudEvents: told about each decision, without waiting for them. */
+  notifications?: Pick<Notifications, 'decided'>;
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
@@ -183,6 +186,8 @@ export class Reconciler {
       }
     }
     for (const event of events) await this.carryOut(event, object, undefined, seen, log);
+    // after the status is written, so a reconcile that failed before does not announce a decision twice
+    this.deps.notifications?.decided(ref, parsed.ok ? parsed.value : undefined, status, decision.status);
     const sighting = seen && parsed.ok ? { ...seen, analysis: parsed.value.analysis } : undefined;
     this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status, sighting);
     const last = decision.status.decisions?.at(-1);

@@ -9,6 +9,9 @@ import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import { MeasureBatcher } from './measure-batcher.js';
 import { Reconciler } from './reconciler.js';
+import { NotificationMetrics } from '../notify/metrics.js';
+import { apiSecretReader } from '../notify/secrets.js';
+import { Notifications } from '../notify/service.js';
 
 /** A pod gets SIGKILL 30 s after SIGTERM by default: finish before that. */
 export const SHUTDOWN_BUDGET_MS = 25_000;
@@ -33,6 +36,12 @@ export async function runController(config: ControllerConfig): Promise<number> {
       metrics.kubeRequest(call);
     },
   });
+  const notifications = new Notifications({
+    sinks: config.notificationSinks,
+    ...(config.releaseNotifications ? { secrets: apiSecretReader(kubeConfig) } : {}),
+    metrics: new NotificationMetrics(metrics.registry),
+    logger: logger.child({ component: 'notifications' }),
+  });
   const reconciler = new Reconciler({
     kube,
     measurer: new MeasureBatcher(
@@ -54,6 +63,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
     metrics,
     trackSecrets: config.trackSecrets,
     managedMode: config.managedMode,
+    notifications,
   });
   const controller = new Controller({
     kube,
@@ -76,6 +86,7 @@ export async function runController(config: ControllerConfig): Promise<number> {
       leaderElection: config.leaderElection.enabled,
       managedMode: config.managedMode,
       metricsPort: server.port,
+      notificationSinks: config.notificationSinks.map((s) => `${s.name} (${s.type}, ${s.severity})`),
     },
     'canaria starting',
   );
@@ -94,6 +105,8 @@ export async function runController(config: ControllerConfig): Promise<number> {
     }, SHUTDOWN_BUDGET_MS);
     hardStop.unref();
     await controller.stop();
+    // what has not been sent by now is dropped: the decisions are in the status and the Events
+    await notifications.close();
     await elector?.release();
     await kube.stop();
     await server.close();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SETTINGS } from '../../src/controller/config.js';
 import { parseProvidersFile } from '../../src/metrics/registry.js';
+import { parseNotificationsFile } from '../../src/notify/registry.js';
 import { REPO_ROOT } from '../harness/e2e-paths.js';
 import {
   CHART_DIR,
@@ -213,6 +214,47 @@ describe('the Helm chart', () => {
       one(manifests, 'Deployment').spec as { template: { metadata: { annotations: Record<string, string> } } }
     ).template.metadata.annotations;
     expect(annotations['checksum/metrics-providers']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('gives the controller its notification sinks as a file, each URL a mounted Secret key', () => {
+    const manifests = variant('notifications');
+    const container = controller(manifests) as Container & {
+      volumeMounts: { name: string; mountPath: string }[];
+    };
+    const volumes = (
+      podSpec(manifests) as PodSpec & {
+        volumes: { name: string; secret?: { secretName: string; items?: { key: string }[] } }[];
+      }
+    ).volumes;
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        '--notifications-file=/etc/canaria/notifications/notifications.yaml',
+        '--release-notifications=true',
+      ]),
+    );
+    const configMap = one(manifests, 'ConfigMap', 'canaria-notifications') as Manifest & {
+      data: Record<string, string>;
+    };
+    const problems: string[] = [];
+    const sinks = parseNotificationsFile(
+      parse(configMap.data['notifications.yaml']!),
+      'notifications.yaml',
+      problems,
+    );
+    expect(problems).toEqual([]);
+    expect(sinks.map((s) => [s.name, s.type, s.severity])).toEqual([
+      ['ops-slack', 'slack', 'warning'],
+      ['ops-teams', 'teams', 'info'],
+    ]);
+    const source = (file: string) => {
+      const mount = container.volumeMounts.find((m) => file.startsWith(`${m.mountPath}/`));
+      const volume = volumes.find((v) => v.name === mount?.name);
+      return `${volume?.secret?.secretName}:${volume?.secret?.items?.[0]?.key}`;
+    };
+    expect(sinks.map((s) => source(s.urlFile))).toEqual(['canaria-slack:url', 'canaria-teams:webhook']);
+    const role = byKind(manifests, 'ClusterRole').flatMap(rulesOf);
+    expect(grants(role, 'secrets')).toEqual(['get']);
+    expect(controller(variant('default')).args).toContain('--release-notifications=false');
   });
 
   it('refuses a metrics provider without an address, or named default', async () => {

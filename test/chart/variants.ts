@@ -12,6 +12,20 @@ export const VARIANTS: Record<string, Values> = {
   'managed mode off': { 'managedMode.enabled': false },
   'namespaced, managed mode off': { watchNamespaces: WATCHED, 'managedMode.enabled': false },
   'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
+  notifications: {
+    notifications: {
+      releaseSinks: true,
+      sinks: [
+        {
+          name: 'ops-slack',
+          type: 'slack',
+          secretRef: { name: 'canaria-slack', key: 'url' },
+          severity: 'warning',
+        },
+        { name: 'ops-teams', type: 'teams', secretRef: { name: 'canaria-teams', key: 'webhook' } },
+      ],
+    },
+  },
   'named metrics providers': {
     metricsProviders: [
       {

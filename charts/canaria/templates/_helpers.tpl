@@ -79,6 +79,9 @@ writes and its ConfigMaps only with managedMode.enabled; Secrets only with track
 {{- else if .Values.trackSecrets }}
 {{- fail "trackSecrets=true needs managedMode.enabled=true: Secrets count only in managed mode; set one of them back" -}}
 {{- end -}}
+{{- if .Values.notifications.releaseSinks }}
+{{ include "canaria.rules" (dict "context" . "file" "files/rbac-notification-secrets-rules.yaml") }}
+{{- end -}}
 {{- end -}}
 
 {{/* Who the chart's roles are bound to: the controller's ServiceAccount. */}}

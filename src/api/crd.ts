@@ -51,7 +51,6 @@ interface RootDescriptions {
 const API_VERSION_DESCRIPTION =
   'APIVersion defines the versioned schema of this representation of an object: canaria.dev/v1alpha1.';
 const KIND_DESCRIPTION = 'Kind is a string value representing the REST resource this object represents.';
-const METADATA_DESCRIPTION = "Standard object's metadata: name, namespace, labels, annotations.";
 
 function rootSchema(descriptions: RootDescriptions, spec: Schema, status?: Schema): Schema {
   return {
@@ -61,7 +60,8 @@ function rootSchema(descriptions: RootDescriptions, spec: Schema, status?: Schem
     properties: {
       apiVersion: { type: 'string', description: API_VERSION_DESCRIPTION },
       kind: { type: 'string', description: KIND_DESCRIPTION },
-      metadata: { type: 'object', description: METADATA_DESCRIPTION },
+      // the API server refuses anything but name and generateName here, and serves ObjectMeta's own text
+      metadata: { type: 'object' },
       spec: { ...spec, description: descriptions.spec },
       ...(status && descriptions.status ? { status: { ...status, description: descriptions.status } } : {}),
     },

@@ -36,20 +36,35 @@ const JUDGE_FIELDS: Record<JudgeType, readonly JudgeField[]> = {
 
 export const judgeSpec = z
   .strictObject({
-    type: z.enum(JUDGE_TYPES, {
-      error: `unknown judge type; use one of: ${JUDGE_TYPES.join(', ')}`,
-    }),
-    /** threshold: the canary's value must be >= min. */
-    min: z.number().optional(),
-    /** threshold: the canary's value must be <= max. */
-    max: z.number().optional(),
-    /**
-     * relative, sequential: how much worse than stable the canary may be, as a fraction (0.5 = 50 %
-     * worse). A sequential judge rolls back only on evidence that the canary is worse than that.
-     */
-    tolerance: ratio('tolerance').optional(),
-    /** relative: an absolute allowance on top, so a stable at 0 errors does not demand a perfect canary. */
-    slack: ratio('slack').optional(),
+    type: z
+      .enum(JUDGE_TYPES, {
+        error: `unknown judge type; use one of: ${JUDGE_TYPES.join(', ')}`,
+      })
+      .describe(
+        'How the canary is judged. sequential: against stable over the whole rollout, with the error rates of spec.analysis.alpha and regression (count metrics only); relative: against stable in each window (tolerance, slack); threshold: against fixed bounds (min, max).',
+      ),
+    min: z
+      .number()
+      .optional()
+      .describe(
+        "threshold: the canary's value must be >= min, in the metric's unit (0.99 for a 99 % success rate).",
+      ),
+    max: z
+      .number()
+      .optional()
+      .describe(
+        "threshold: the canary's value must be <= max, in the metric's unit (0.01 for 1 % errors, ms for latency).",
+      ),
+    tolerance: ratio('tolerance')
+      .optional()
+      .describe(
+        'relative, sequential: how much worse than stable the canary may be, as a fraction (0.5 = 50 % worse). A sequential judge rolls back only on evidence that the canary is worse than that.',
+      ),
+    slack: ratio('slack')
+      .optional()
+      .describe(
+        "relative: an absolute allowance on top of the tolerance, in the metric's unit (0.001 errors, 50 ms), so a stable at 0 errors does not demand a perfect canary. Default 0.",
+      ),
   })
   .superRefine((judge, ctx) => {
     const own = JUDGE_FIELDS[judge.type];
@@ -103,11 +118,17 @@ export const providerSpec = z
       .regex(PROVIDER_NAME, {
         error: 'must be a provider name of lowercase letters, digits and dashes, e.g. thanos',
       })
-      .optional(),
-    /** Not accepted; declared so that it is reported with the fix rather than dropped unseen. */
-    address: bounded(LIMITS.shortText * 8).optional(),
-    /** Not accepted either: the operator's entry has the type. */
-    type: bounded(LIMITS.label).optional(),
+      .optional()
+      .describe("Name of one of the operator's metrics providers, e.g. default or thanos. Required."),
+    // declared so that it is reported with the fix rather than dropped unseen
+    address: bounded(LIMITS.shortText * 8)
+      .optional()
+      .describe(
+        "Not accepted: the operator configures each backend's address, so the controller's credentials never go to an address written here. Name the provider instead.",
+      ),
+    type: bounded(LIMITS.label)
+      .optional()
+      .describe("Not accepted: the operator's provider entry has the type. Name the provider instead."),
   })
   .superRefine((provider, ctx) => {
     if (provider.address !== undefined) {
@@ -135,6 +156,7 @@ export const providerSpec = z
   // what passes is a name and nothing else: nothing downstream can read an address
   .transform(({ name }) => ({ name: name ?? DEFAULT_METRICS_PROVIDER }))
   .meta({
+    description: `Which of the operator's metrics backends measures this metric, by name (controller flag --metrics-providers-file, chart value metricsProviders). Default: ${DEFAULT_METRICS_PROVIDER}, the backend of the controller's --prometheus-* flags.`,
     'x-kubernetes-validations': [
       {
         rule: 'has(self.name)',
@@ -187,31 +209,37 @@ export const RESPONSE_FLAG_PATTERN = /^[A-Z]{1,8}$/;
  * controller's list of that kind; an empty list counts none of that kind.
  */
 export const errorRules = z.strictObject({
-  /** HTTP codes (`503`) or classes (`5xx`); the controller's default is `[5xx]`. */
   httpCodes: list(
     z.string().max(3).regex(HTTP_CODE_PATTERN, {
       error: 'must be an HTTP status such as 429, or a class such as 5xx',
     }),
     LIMITS.codes,
     'codes',
-  ).optional(),
-  /** Envoy response flags that count whatever the code, e.g. `[UF, URX, NR]`; none by default. */
+  )
+    .optional()
+    .describe(
+      "HTTP codes (503) or classes (5xx) that count as errors; replaces the level below's list. Controller default: [5xx].",
+    ),
   responseFlags: list(
     z.string().max(8).regex(RESPONSE_FLAG_PATTERN, {
       error: 'must be an Envoy response flag such as UF, URX or NR (capital letters)',
     }),
     LIMITS.codes,
     'flags',
-  ).optional(),
-  /**
-   * gRPC statuses that count; a failed gRPC call is HTTP 200 with Istio's `grpc_response_status` set.
-   * The controller's default: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS.
-   */
+  )
+    .optional()
+    .describe(
+      'Envoy response flags that count as errors whatever the code, e.g. [UF, URX, NR]. Default: none.',
+    ),
   grpcCodes: list(
     z.enum(GRPC_CODE_NAMES, { error: `must be a gRPC status name: ${GRPC_CODE_NAMES.join(', ')}` }),
     LIMITS.codes,
     'codes',
-  ).optional(),
+  )
+    .optional()
+    .describe(
+      "gRPC status names that count as errors (a failed gRPC call is HTTP 200 with Istio's grpc_response_status set). Controller default: [UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS].",
+    ),
 });
 export type ErrorRules = z.infer<typeof errorRules>;
 export type CompleteErrorRules = { [K in keyof ErrorRules]-?: NonNullable<ErrorRules[K]> };
@@ -244,33 +272,61 @@ const METRIC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const metricSpec = z
   .strictObject({
-    name: bounded(LIMITS.label).regex(METRIC_NAME, {
-      error: 'must be a lowercase name of letters, digits and dashes, such as error-ratio',
-    }),
-    type: z.enum(METRIC_TYPES, {
-      error: `unknown metric type; use one of: ${METRIC_TYPES.join(', ')}`,
-    }),
-    /** slowRatio: a request slower than this many milliseconds is slow. Must be a histogram bucket bound. */
+    name: bounded(LIMITS.label)
+      .regex(METRIC_NAME, {
+        error: 'must be a lowercase name of letters, digits and dashes, such as error-ratio',
+      })
+      .describe(
+        'Name of the metric, unique in the release (lowercase letters, digits, dashes), e.g. error-ratio.',
+      ),
+    type: z
+      .enum(METRIC_TYPES, {
+        error: `unknown metric type; use one of: ${METRIC_TYPES.join(', ')}`,
+      })
+      .describe(
+        "What is measured, per revision over the analysis window. errorRatio, successRate, slowRatio and latencyQuantile compile to PromQL over Istio's standard metrics; promql runs your query.",
+      ),
     latencyThresholdMs: z
       .number()
       .positive({ error: 'must be a positive number of milliseconds' })
-      .optional(),
-    /** latencyQuantile: which quantile, between 0 and 1 (0.99 = p99). */
+      .optional()
+      .describe(
+        "slowRatio: a request slower than this many milliseconds is slow. Must be a bucket bound of Istio's latency histogram, e.g. 250, 500, 1000.",
+      ),
     quantile: z
       .number()
       .gt(0, { error: 'must be between 0 and 1, e.g. 0.99 for p99' })
       .lt(1, { error: 'must be between 0 and 1, e.g. 0.99 for p99' })
-      .optional(),
-    /** promql: the query; `{{ revision }}` is replaced by the canary's and the stable's revision. */
-    query: bounded(LIMITS.query).min(1, { error: 'must not be empty' }).optional(),
-    /** promql: whether a larger value is better (a success rate) or worse (an error rate, a latency). */
-    higherIsBetter: z.boolean().optional(),
-    /** Requests each revision must have served before this metric gives a verdict. */
-    minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).optional(),
-    judge: judgeSpec,
+      .optional()
+      .describe(
+        'latencyQuantile: which quantile, between 0 and 1 (0.99 = p99); the value is in milliseconds.',
+      ),
+    query: bounded(LIMITS.query)
+      .min(1, { error: 'must not be empty' })
+      .optional()
+      .describe(
+        'promql: the PromQL query, returning one number. Placeholders: {{ revision }}, {{ revisionLabel }}, {{ namespace }}, {{ service }}, {{ name }}, {{ reporter }}, {{ window }} (e.g. 300s), {{ args.NAME }}.',
+      ),
+    higherIsBetter: z
+      .boolean()
+      .optional()
+      .describe(
+        'promql: whether a larger value is better (a success rate) or worse (an error rate, a latency). Default false.',
+      ),
+    minSamples: z
+      .int()
+      .min(0, { error: 'must be a whole number >= 0' })
+      .optional()
+      .describe(
+        "Requests each revision must have served in the window before this metric gives a verdict; fewer is Inconclusive. Default: the release's spec.analysis.minSamples. Not read by sequential judges.",
+      ),
+    judge: judgeSpec.describe('How the measured values decide: Pass, Fail or Inconclusive.'),
     provider: providerSpec.optional(),
-    /** errorRatio, successRate: which requests count as errors, over the release's and the controller's rules. */
-    errors: errorRules.optional(),
+    errors: errorRules
+      .optional()
+      .describe(
+        "errorRatio, successRate: which requests count as errors; each list given replaces the release's (spec.analysis.errors) and the controller's.",
+      ),
   })
   .superRefine((metric, ctx) => {
     const needs = (field: 'latencyThresholdMs' | 'query', example: string) => {
@@ -319,18 +375,27 @@ export const metricSpec = z
 export type MetricSpec = z.infer<typeof metricSpec>;
 
 export const templateArg = z.strictObject({
-  name: bounded(LIMITS.label).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-    error: 'must be an identifier (letters, digits, underscore), used as {{ args.NAME }}',
-  }),
-  /** The default; a release that references the template may override it. */
-  value: bounded(LIMITS.argValue).optional(),
+  name: bounded(LIMITS.label)
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: 'must be an identifier (letters, digits, underscore), used as {{ args.NAME }}',
+    })
+    .describe('Name of the argument (letters, digits, underscore); queries use it as {{ args.NAME }}.'),
+  value: bounded(LIMITS.argValue)
+    .optional()
+    .describe(
+      'Default value; a release that references the template may override it. Without one the release must set it.',
+    ),
 });
 
 export const analysisTemplateSpec = z.strictObject({
-  args: list(templateArg, LIMITS.args, 'arguments').optional(),
-  metrics: list(metricSpec, LIMITS.metrics, 'metrics').min(1, {
-    error: 'a template needs at least one metric',
-  }),
+  args: list(templateArg, LIMITS.args, 'arguments')
+    .optional()
+    .describe("Arguments the template's queries read as {{ args.NAME }}, with their defaults."),
+  metrics: list(metricSpec, LIMITS.metrics, 'metrics')
+    .min(1, {
+      error: 'a template needs at least one metric',
+    })
+    .describe('The metrics a release gets by referencing this template; every one must pass.'),
 });
 export type AnalysisTemplateSpec = z.infer<typeof analysisTemplateSpec>;
 

@@ -24,10 +24,18 @@ const percent = (what: string) =>
 
 const stringMatch = z
   .strictObject({
-    name: bounded(LIMITS.headerName).min(1, { error: 'name is required, e.g. end-user' }),
-    exact: bounded(LIMITS.matchValue, '; match a prefix or a regex instead').optional(),
-    prefix: bounded(LIMITS.matchValue).optional(),
-    regex: bounded(LIMITS.regex).optional(),
+    name: bounded(LIMITS.headerName)
+      .min(1, { error: 'name is required, e.g. end-user' })
+      .describe('Header or query parameter name; Istio lower-cases header names.'),
+    exact: bounded(LIMITS.matchValue, '; match a prefix or a regex instead')
+      .optional()
+      .describe('Matches this exact value. Set one of exact, prefix or regex.'),
+    prefix: bounded(LIMITS.matchValue).optional().describe('Matches values that start with this.'),
+    regex: bounded(LIMITS.regex)
+      .optional()
+      .describe(
+        'Matches values against this RE2 regular expression (the syntax Istio accepts), whole value.',
+      ),
   })
   .superRefine((m, ctx) => {
     const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
@@ -57,25 +65,35 @@ function checkRegex(source: string, path: string[], ctx: z.RefinementCtx): void 
 
 export const matchStage = z
   .strictObject({
-    /** Request headers; Istio lower-cases header names. */
-    headers: list(stringMatch, LIMITS.matches, 'header matches').optional(),
-    /** One cookie by name; compiled to a regex on the `cookie` header as Istio requires. */
+    headers: list(stringMatch, LIMITS.matches, 'header matches')
+      .optional()
+      .describe('Request headers that must all match, e.g. [{name: end-user, exact: testuser}].'),
+    // compiled to a regex on the `cookie` header, the only way Istio matches a cookie
     cookie: z
       .strictObject({
-        name: bounded(LIMITS.headerName).regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
-          error: 'must be a cookie name',
-        }),
-        regex: bounded(LIMITS.regex).min(1, { error: 'must not be empty; use .* to match any value' }),
+        name: bounded(LIMITS.headerName)
+          .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
+            error: 'must be a cookie name',
+          })
+          .describe('Name of the cookie.'),
+        regex: bounded(LIMITS.regex)
+          .min(1, { error: 'must not be empty; use .* to match any value' })
+          .describe("RE2 regular expression the cookie's value must match; .* matches any value."),
       })
       .superRefine((c, ctx) => {
         checkRegex(c.regex, ['regex'], ctx);
       })
-      .optional(),
-    queryParams: list(stringMatch, LIMITS.matches, 'query parameter matches').optional(),
-    /** Share of the matched requests that the canary receives. */
-    canaryWeight: percent('canaryWeight').default(100),
-    /** How long the stage lasts; without it the stage waits to be resumed. */
-    duration: duration.optional(),
+      .optional()
+      .describe('One cookie, by name, whose value must match.'),
+    queryParams: list(stringMatch, LIMITS.matches, 'query parameter matches')
+      .optional()
+      .describe('Query parameters that must all match.'),
+    canaryWeight: percent('canaryWeight')
+      .default(100)
+      .describe('Percent of the matched requests that go to the canary. Default 100.'),
+    duration: duration
+      .optional()
+      .describe('How long the stage lasts, e.g. 10m; without it the stage waits until promoted.'),
   })
   .superRefine((m, ctx) => {
     if (!m.headers?.length && !m.queryParams?.length && !m.cookie) {
@@ -96,15 +114,39 @@ export type StepKind = (typeof STEP_KINDS)[number];
 
 export const step = z
   .strictObject({
-    setWeight: percent('setWeight').optional(),
-    /** `pause: {}` waits until resumed; `pause: {duration: 5m}` waits that long. */
-    pause: z.strictObject({ duration: duration.optional() }).optional(),
-    /** A gate: hold until an analysis over at least `duration` at the current weight passes. */
-    analysis: z.strictObject({ duration: duration.optional() }).optional(),
-    /** An A/B stage: requests that match go to the canary; everyone else keeps the current weights. */
-    match: matchStage.optional(),
-    /** Copy a share of the stable's requests to the canary; the responses are discarded. */
-    mirror: z.strictObject({ percent: percent('mirror.percent'), duration: duration.optional() }).optional(),
+    setWeight: percent('setWeight')
+      .optional()
+      .describe(
+        'Send this percent of traffic to the canary, e.g. 10; fractions such as 0.5 need weightTotal 1000.',
+      ),
+    pause: z
+      .strictObject({
+        duration: duration.optional().describe('How long to wait, e.g. 5m; without it, wait until promoted.'),
+      })
+      .optional()
+      .describe('Wait at the current weight: pause: {} until promoted, pause: {duration: 5m} that long.'),
+    analysis: z
+      .strictObject({
+        duration: duration
+          .optional()
+          .describe(
+            'The least time the passing analysis must cover at this weight, e.g. 5m. Default: spec.analysis.interval.',
+          ),
+      })
+      .optional()
+      .describe('A gate: hold at the current weight until an analysis over at least duration passes.'),
+    match: matchStage
+      .optional()
+      .describe(
+        'An A/B stage: requests that match go to the canary; all other requests keep the current weights.',
+      ),
+    mirror: z
+      .strictObject({
+        percent: percent('mirror.percent').describe("Percent of the stable's requests copied to the canary."),
+        duration: duration.optional().describe('How long to mirror, e.g. 5m; without it, until promoted.'),
+      })
+      .optional()
+      .describe("Copy a share of the stable's requests to the canary; the canary's responses are discarded."),
   })
   .superRefine((s, ctx) => {
     const kinds = STEP_KINDS.filter((k) => s[k] !== undefined);
@@ -124,18 +166,25 @@ export type Step = z.infer<typeof step>;
 // ---------------------------------------------------------------- analysis
 
 export const templateRef = z.strictObject({
-  name: k8sName('name'),
-  /** ClusterAnalysisTemplate is cluster-wide; AnalysisTemplate lives in the release's namespace. */
+  name: k8sName('name').describe('Name of the template.'),
   kind: z
     .enum(['AnalysisTemplate', 'ClusterAnalysisTemplate'], {
       error: 'kind must be AnalysisTemplate or ClusterAnalysisTemplate',
     })
-    .default('AnalysisTemplate'),
+    .default('AnalysisTemplate')
+    .describe(
+      "AnalysisTemplate (in the release's namespace) or ClusterAnalysisTemplate (cluster-wide). Default AnalysisTemplate.",
+    ),
   args: list(
-    z.strictObject({ name: bounded(LIMITS.label).min(1), value: bounded(LIMITS.argValue) }),
+    z.strictObject({
+      name: bounded(LIMITS.label).min(1).describe('Name of an argument the template declares.'),
+      value: bounded(LIMITS.argValue).describe('Its value for this release.'),
+    }),
     LIMITS.args,
     'arguments',
-  ).optional(),
+  )
+    .optional()
+    .describe("Values for the template's args, overriding their defaults."),
 });
 export type TemplateRef = z.infer<typeof templateRef>;
 
@@ -145,75 +194,111 @@ export const REVISION_LABELS = ['destination_canonical_revision', 'destination_v
 export const DEFAULT_REGRESSION = { ratio: 4, floor: 0.005, power: 0.95 } as const;
 
 export const analysisSpec = z.strictObject({
-  /** How often the canary is measured. */
-  interval: duration.default('1m'),
-  templates: list(templateRef, LIMITS.templates, 'templates').optional(),
-  /** Metrics written in place, in the same shape as a template's. */
-  metrics: list(metricSpec, LIMITS.metrics, 'metrics').optional(),
-  /** Consecutive failed analyses that roll the canary back; a passing analysis resets the count. */
-  failureLimit: z.int().min(1, { error: 'must be at least 1' }).default(2),
-  /** Requests each revision must have served in the window before a metric gives a verdict. */
-  minSamples: z.int().min(0, { error: 'must be a whole number >= 0' }).default(50),
-  /** What an analysis without a verdict (no data, too few requests) does. */
-  onInconclusive: z.enum(['Hold', 'Fail', 'Pass'], { error: 'must be Hold, Fail or Pass' }).default('Hold'),
-  /** What an analysis the backend could not answer (Prometheus down) does. */
-  onError: z.enum(['Hold', 'Fail'], { error: 'must be Hold or Fail' }).default('Hold'),
-  /** The Istio label that tells revisions apart. */
+  interval: duration
+    .default('1m')
+    .describe(
+      'How often the canary and the stable revision are measured, e.g. 30s. Default 1m; at least 1s.',
+    ),
+  templates: list(templateRef, LIMITS.templates, 'templates')
+    .optional()
+    .describe('AnalysisTemplates or ClusterAnalysisTemplates whose metrics this release uses.'),
+  metrics: list(metricSpec, LIMITS.metrics, 'metrics')
+    .optional()
+    .describe(
+      "Metrics written in place, in the same shape as a template's; used beside the templates' metrics.",
+    ),
+  failureLimit: z
+    .int()
+    .min(1, { error: 'must be at least 1' })
+    .default(2)
+    .describe(
+      'Failed analyses in a row that roll the canary back; a passing analysis resets the count. Default 2. A sequential judge rolls back at once on its evidence.',
+    ),
+  minSamples: z
+    .int()
+    .min(0, { error: 'must be a whole number >= 0' })
+    .default(50)
+    .describe(
+      'Requests each revision must have served in the window before a metric gives a verdict; fewer is Inconclusive. Default 50. Relative and threshold judges only.',
+    ),
+  onInconclusive: z
+    .enum(['Hold', 'Fail', 'Pass'], { error: 'must be Hold, Fail or Pass' })
+    .default('Hold')
+    .describe(
+      'What an analysis without a verdict (no data, too few requests) does: Hold, Fail or Pass. Default Hold.',
+    ),
+  onError: z
+    .enum(['Hold', 'Fail'], { error: 'must be Hold or Fail' })
+    .default('Hold')
+    .describe(
+      'What an analysis the metrics backend could not answer (Prometheus down) does: Hold or Fail. Default Hold.',
+    ),
   revisionLabel: z
     .enum(REVISION_LABELS, { error: `must be one of ${REVISION_LABELS.join(', ')}` })
-    .default('destination_canonical_revision'),
-  /**
-   * Which requests the built-in errorRatio and successRate metrics count as errors (HTTP codes such as
-   * 5xx and 429, Envoy response flags, gRPC statuses); a metric's own `errors` wins, the controller's
-   * --error-* flags fill in what neither says.
-   */
-  errors: errorRules.optional(),
-  /** Which proxy's report to count; `destination` sees every request the canary served. */
+    .default('destination_canonical_revision')
+    .describe(
+      "The label of Istio's metrics that tells the revisions apart. Default destination_canonical_revision (Istio takes it from the pods' service.istio.io/canonical-revision, app.kubernetes.io/version or version label).",
+    ),
+  errors: errorRules
+    .optional()
+    .describe(
+      "Which requests the errorRatio and successRate metrics count as errors: HTTP codes, Envoy response flags, gRPC statuses. Each list given replaces the controller's (--error-* flags); a metric's own errors wins over these.",
+    ),
   reporter: z
     .enum(['destination', 'source'], { error: 'must be destination or source' })
-    .default('destination'),
-  /**
-   * Sequential judges: the chance, over a whole rollout however often it is analysed, of rolling back
-   * a canary that is no worse than stable (within each metric's tolerance). Split equally over the
-   * sequential metrics.
-   */
+    .default('destination')
+    .describe(
+      "Which proxy's report of a request is counted: destination (the canary's sidecar, sees every request it served) or source (the caller's). Default destination.",
+    ),
   alpha: z
     .number({ error: 'alpha must be a probability such as 0.01' })
     .gt(0, { error: 'must be > 0, e.g. 0.01 (a 1 % chance of rolling back a healthy canary)' })
     .max(0.5, { error: 'must be <= 0.5; the usual choice is 0.01 or 0.05' })
-    .default(0.01),
-  /**
-   * Sequential judges: the regression a rollout must be able to catch. No step advances before the
-   * evidence so far would have caught it with this power: steps are as long as the traffic needs.
-   */
+    .default(0.01)
+    .describe(
+      "Sequential judges: the chance, over the whole rollout however often it is analysed, of rolling back a canary no worse than stable (within each metric's tolerance). Split equally over the sequential metrics. Default 0.01.",
+    ),
   regression: z
     .strictObject({
-      /** A canary this many times as bad as stable (errors, slow requests) is a regression. */
       ratio: z
         .number({ error: 'ratio must be a number such as 4' })
         .gt(1, { error: 'must be > 1: how many times as bad as stable counts as a regression, e.g. 4' })
-        .default(DEFAULT_REGRESSION.ratio),
-      /** Only a canary at least this bad in absolute terms counts (a share of requests, 0.005 = 0.5 %). */
+        .default(DEFAULT_REGRESSION.ratio)
+        .describe(
+          `A canary this many times as bad as stable (errors, slow requests) is a regression. Default ${DEFAULT_REGRESSION.ratio}.`,
+        ),
       floor: z
         .number({ error: 'floor must be a share of requests such as 0.005' })
         .gt(0, { error: 'must be > 0, e.g. 0.005 for 0.5 % of requests' })
         .lt(1, { error: 'must be < 1 (a share of requests), e.g. 0.005' })
-        .default(DEFAULT_REGRESSION.floor),
-      /** The chance of catching such a regression: a regressed canary is promoted with 1 - power at most. */
+        .default(DEFAULT_REGRESSION.floor)
+        .describe(
+          `... and at least this bad in absolute terms, as a share of requests (0.005 = 0.5 %). Default ${DEFAULT_REGRESSION.floor}.`,
+        ),
       power: z
         .number({ error: 'power must be a probability such as 0.95' })
         .gt(0.5, { error: 'must be > 0.5, e.g. 0.95' })
         .lt(1, { error: 'must be < 1, e.g. 0.95 or 0.99' })
-        .default(DEFAULT_REGRESSION.power),
+        .default(DEFAULT_REGRESSION.power)
+        .describe(
+          `The chance of catching such a regression: a regressed canary is promoted with probability 1 - power at most. Default ${DEFAULT_REGRESSION.power}.`,
+        ),
     })
-    .prefault({}),
-  /**
-   * How long an analysis may hold without new evidence (the metrics backend does not answer, or no
-   * requests arrive) before the release does what `onHoldDeadline` says.
-   */
-  holdDeadline: duration.default('30m'),
-  /** Past the hold deadline: Pause (stop, mark the release Paused and say why) or Rollback. */
-  onHoldDeadline: z.enum(['Pause', 'Rollback'], { error: 'must be Pause or Rollback' }).default('Pause'),
+    .prefault({})
+    .describe(
+      'Sequential judges: the regression a rollout must be able to catch. No step advances before the evidence would have caught it with this power, so steps last as long as the traffic needs.',
+    ),
+  holdDeadline: duration
+    .default('30m')
+    .describe(
+      'How long analyses may hold without new evidence (the metrics backend does not answer, no requests arrive) before onHoldDeadline applies. Default 30m.',
+    ),
+  onHoldDeadline: z
+    .enum(['Pause', 'Rollback'], { error: 'must be Pause or Rollback' })
+    .default('Pause')
+    .describe(
+      'Past the hold deadline: Pause (phase Paused, reason HoldDeadlineExceeded; goes on when evidence arrives) or Rollback. Default Pause.',
+    ),
 });
 export type AnalysisSpec = z.infer<typeof analysisSpec>;
 
@@ -222,18 +307,31 @@ export type AnalysisSpec = z.infer<typeof analysisSpec>;
 export const ISTIO_WEIGHT_TOTALS = [100, 1000, 10000] as const;
 
 export const istioRouting = z.strictObject({
-  virtualService: z.strictObject({
-    name: k8sName('virtualService.name'),
-    /** Names of the http routes canaria manages; by default the routes to the stable and canary subsets. */
-    routes: list(bounded(LIMITS.name).min(1), LIMITS.routes, 'routes').optional(),
-  }),
-  destinationRule: z.strictObject({ name: k8sName('destinationRule.name') }),
-  stableSubset: k8sName('stableSubset'),
-  canarySubset: k8sName('canarySubset'),
-  /**
-   * What the weights of a managed route add up to. 100 gives whole percents; 1000 or 10000 allow
-   * 0.1 % or 0.01 % steps, which Istio accepts from 1.15 on (weights need not sum to 100 there).
-   */
+  virtualService: z
+    .strictObject({
+      name: k8sName('virtualService.name').describe(
+        "Name of the VirtualService, in the release's namespace.",
+      ),
+      routes: list(bounded(LIMITS.name).min(1), LIMITS.routes, 'routes')
+        .optional()
+        .describe(
+          'Names of the http routes canaria manages. Default: the routes to the stable and canary subsets. Naming them spares retries when others edit other routes.',
+        ),
+    })
+    .describe('The VirtualService whose route weights canaria sets; only those weights are patched.'),
+  destinationRule: z
+    .strictObject({
+      name: k8sName('destinationRule.name').describe(
+        "Name of the DestinationRule, in the release's namespace.",
+      ),
+    })
+    .describe('The DestinationRule that defines the stable and canary subsets.'),
+  stableSubset: k8sName('stableSubset').describe(
+    'The DestinationRule subset of the stable version, e.g. v1.',
+  ),
+  canarySubset: k8sName('canarySubset').describe(
+    'The DestinationRule subset of the canary version, e.g. v2.',
+  ),
   weightTotal: z
     .union(
       ISTIO_WEIGHT_TOTALS.map((n) => z.literal(n)),
@@ -241,21 +339,29 @@ export const istioRouting = z.strictObject({
         error: `must be one of ${ISTIO_WEIGHT_TOTALS.join(', ')}`,
       },
     )
-    .default(100),
-  /** The mesh's Istio version, when known; canaria refuses what that version would reject. */
+    .default(100)
+    .describe(
+      'What the weights of a managed route add up to: 100 (whole percents, default), 1000 or 10000 (steps of 0.1 % or 0.01 %, Istio >= 1.15).',
+    ),
   istioVersion: bounded(LIMITS.shortText)
     .regex(/^\d+\.\d+(\.\d+)?$/, { error: 'must be a version such as 1.22 or 1.22.3' })
-    .optional(),
+    .optional()
+    .describe(
+      "The mesh's Istio version, e.g. 1.22, when known; canaria then refuses what that version would reject.",
+    ),
 });
 export type IstioRouting = z.infer<typeof istioRouting>;
 
 export const releaseWindow = z.strictObject({
-  /** When a window opens: a five-field cron expression (minute hour day-of-month month day-of-week). */
-  schedule: bounded(LIMITS.shortText).min(1, { error: 'must be a cron expression such as "0 9 * * 1-5"' }),
-  /** How long it stays open. */
-  duration: duration,
-  /** IANA time zone of the schedule; UTC by default. */
-  timeZone: bounded(LIMITS.shortText).optional(),
+  schedule: bounded(LIMITS.shortText)
+    .min(1, { error: 'must be a cron expression such as "0 9 * * 1-5"' })
+    .describe(
+      'When the window opens: a five-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 9 * * 1-5".',
+    ),
+  duration: duration.describe('How long the window stays open, e.g. 8h.'),
+  timeZone: bounded(LIMITS.shortText)
+    .optional()
+    .describe('IANA time zone of the schedule, e.g. Europe/Berlin. Default UTC.'),
 });
 export type ReleaseWindow = z.infer<typeof releaseWindow>;
 
@@ -264,50 +370,89 @@ export type UserAction = (typeof USER_ACTIONS)[number];
 
 export const canaryReleaseSpec = z
   .strictObject({
-    /** Subsets mode: one Deployment per version; canaria only moves weights between subsets. */
     subsets: z
       .strictObject({
-        /** By default the Deployment whose pod labels match the subset's labels. */
-        stableDeployment: k8sName('stableDeployment').optional(),
-        canaryDeployment: k8sName('canaryDeployment').optional(),
+        stableDeployment: k8sName('stableDeployment')
+          .optional()
+          .describe(
+            "The stable version's Deployment. Default: the one whose pods the stable subset's labels select.",
+          ),
+        canaryDeployment: k8sName('canaryDeployment')
+          .optional()
+          .describe(
+            "The canary version's Deployment. Default: the one whose pods the canary subset's labels select.",
+          ),
       })
-      .optional(),
-    /** Managed mode: canaria keeps `<name>-primary` as the stable copy of this Deployment. */
+      .optional()
+      .describe(
+        'Subsets mode: you run one Deployment per version; canaria moves the weights between the DestinationRule subsets. Set subsets or targetRef.',
+      ),
     targetRef: z
       .strictObject({
-        apiVersion: z.literal('apps/v1', { error: 'must be apps/v1' }).default('apps/v1'),
-        kind: z.literal('Deployment', { error: 'only Deployment is supported' }).default('Deployment'),
-        name: k8sName('targetRef.name'),
+        apiVersion: z
+          .literal('apps/v1', { error: 'must be apps/v1' })
+          .default('apps/v1')
+          .describe('apps/v1, the default.'),
+        kind: z
+          .literal('Deployment', { error: 'only Deployment is supported' })
+          .default('Deployment')
+          .describe('Deployment, the default and only kind.'),
+        name: k8sName('targetRef.name').describe("Name of your Deployment, in the release's namespace."),
       })
-      .optional(),
-    /** Managed mode only: how canaria treats your Deployment and what it created. */
+      .optional()
+      .describe(
+        'Managed mode: you change one Deployment; canaria keeps <name>-primary as its stable copy and rolls each new revision out. Set subsets or targetRef.',
+      ),
     managed: z
       .strictObject({
-        /** Scale your Deployment (the canary) to zero between releases; it runs only during a rollout. */
-        scaleToZero: z.boolean().default(true),
-        /** When the release is deleted, also delete the primary copy and its autoscaler. */
-        cleanupOnDelete: z.boolean().default(false),
+        scaleToZero: z
+          .boolean()
+          .default(true)
+          .describe('Scale your Deployment (the canary) to zero between rollouts. Default true.'),
+        cleanupOnDelete: z
+          .boolean()
+          .default(false)
+          .describe(
+            'When the release is deleted, also delete <name>-primary and its autoscaler. Default false.',
+          ),
       })
-      .optional(),
+      .optional()
+      .describe('Managed mode only: how canaria treats your Deployment and the primary it created.'),
     rollback: z
       .strictObject({
-        /**
-         * Managed mode only: after a rollback, restore your Deployment's pod template to the last
-         * promoted one, so the bad revision does not come back with the next scale-up.
-         */
-        revertTarget: z.boolean().default(false),
+        revertTarget: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Managed mode only: after a rollback, put the last promoted pod template back into your Deployment, so the bad revision does not return with the next scale-up. Default false.',
+          ),
       })
-      .optional(),
-    /** The Kubernetes Service whose requests are measured; by default the DestinationRule's host. */
-    service: k8sName('service').optional(),
-    trafficRouting: z.strictObject({ istio: istioRouting }),
+      .optional()
+      .describe('What a rollback does besides moving all traffic back to the stable revision.'),
+    service: k8sName('service')
+      .optional()
+      .describe("The Kubernetes Service whose requests are measured. Default: the DestinationRule's host."),
+    trafficRouting: z
+      .strictObject({
+        istio: istioRouting.describe('Istio: the VirtualService and DestinationRule that split the traffic.'),
+      })
+      .describe('How traffic is split between the stable and canary versions.'),
     strategy: z
       .strictObject({
-        steps: list(step, LIMITS.steps, 'steps').optional(),
-        /** Shorthand: raise the weight by stepWeight every interval up to maxWeight, analysing each. */
-        stepWeight: percent('stepWeight').optional(),
-        maxWeight: percent('maxWeight').optional(),
-        interval: duration.optional(),
+        steps: list(step, LIMITS.steps, 'steps')
+          .optional()
+          .describe(
+            'The steps of a rollout, in order, each one action: setWeight, pause, analysis, match or mirror. After the last step the canary is promoted.',
+          ),
+        stepWeight: percent('stepWeight')
+          .optional()
+          .describe(
+            'Shorthand for steps: raise the canary weight by this percent every interval up to maxWeight, analysing each.',
+          ),
+        maxWeight: percent('maxWeight')
+          .optional()
+          .describe('Shorthand: the highest canary weight, in percent, before promotion.'),
+        interval: duration.optional().describe('Shorthand: how long each weight is analysed, e.g. 1m.'),
       })
       .superRefine((s, ctx) => {
         const shorthand = s.stepWeight !== undefined || s.maxWeight !== undefined || s.interval !== undefined;
@@ -359,25 +504,45 @@ export const canaryReleaseSpec = z
             });
           }
         }
-      }),
-    analysis: analysisSpec.optional(),
-    /** The longest a release may hold without progress (canary not ready, no verdict) before it rolls back. */
-    progressDeadline: duration.default('10m'),
-    /** Progress only inside these windows; outside them the release holds its weight. */
-    releaseWindows: list(releaseWindow, LIMITS.releaseWindows, 'release windows').optional(),
-    /** Slack, Teams or CloudEvents receivers told about this release's decisions, besides the operator's. */
-    notifications: releaseNotifications.optional(),
-    /** Pause or resume the release. */
-    paused: z.boolean().default(false),
-    /** A one-shot user action; `id` makes it idempotent (the controller handles each id once). */
+      })
+      .describe('How traffic moves to the canary: steps, or the stepWeight/maxWeight/interval shorthand.'),
+    analysis: analysisSpec
+      .optional()
+      .describe(
+        'How the canary is measured and judged against the stable revision, and what the verdicts do.',
+      ),
+    progressDeadline: duration
+      .default('10m')
+      .describe(
+        'How long the release may wait for a ready canary or for the VirtualService to show its weights before it rolls back. Default 10m.',
+      ),
+    releaseWindows: list(releaseWindow, LIMITS.releaseWindows, 'release windows')
+      .optional()
+      .describe('Steps advance only inside these windows; outside them the release holds its weight.'),
+    notifications: releaseNotifications
+      .optional()
+      .describe(
+        "Slack, Teams or CloudEvents receivers told about this release's decisions, besides the operator's.",
+      ),
+    paused: z
+      .boolean()
+      .default(false)
+      .describe('true pauses the release at its current weight; false resumes it. Default false.'),
     request: z
       .strictObject({
-        action: z.enum(USER_ACTIONS, { error: `action must be one of ${USER_ACTIONS.join(', ')}` }),
-        id: bounded(LIMITS.shortText).min(1, {
-          error: 'id must not be empty; any unique string, e.g. a timestamp',
-        }),
+        action: z
+          .enum(USER_ACTIONS, { error: `action must be one of ${USER_ACTIONS.join(', ')}` })
+          .describe(
+            'Promote (skip the current step), PromoteFull (go to 100 %), Abort (roll back) or Retry (restart a rolled-back release).',
+          ),
+        id: bounded(LIMITS.shortText)
+          .min(1, {
+            error: 'id must not be empty; any unique string, e.g. a timestamp',
+          })
+          .describe('Any unique string, e.g. a timestamp; the controller handles each id once.'),
       })
-      .optional(),
+      .optional()
+      .describe('A one-shot user action, as kubectl canaria promote/abort/retry write it.'),
   })
   .superRefine((spec, ctx) => {
     if ((spec.subsets === undefined) === (spec.targetRef === undefined)) {
@@ -538,42 +703,76 @@ export const VERDICTS = ['Pass', 'Fail', 'Inconclusive', 'Error'] as const;
 export type VerdictKind = (typeof VERDICTS)[number];
 
 const sideEvidence = z.object({
-  value: z.number().nullable().optional(),
-  total: z.number().optional(),
-  errors: z.number().optional(),
-  slow: z.number().optional(),
+  value: z
+    .number()
+    .nullable()
+    .optional()
+    .describe("The metric's value for this revision (a share of requests, or ms); null when there was none."),
+  total: z.number().optional().describe('Requests the revision served in the window.'),
+  errors: z.number().optional().describe('Of those, the requests counted as errors.'),
+  slow: z.number().optional().describe('Of those, the requests slower than latencyThresholdMs.'),
 });
+
+/** Requests and bad requests (errors, or slow requests) of one revision since the rollout started. */
+const tally = (revision: string) =>
+  z
+    .object({
+      total: z.number().describe('Requests.'),
+      bad: z.number().describe('Bad requests: errors, or slow requests.'),
+    })
+    .describe(`Requests and bad requests of the ${revision} revision since the rollout started.`);
 
 /** What a sequential judge saw over the whole rollout, and how far its two tests are. */
 export const sequentialEvidence = z.object({
-  /** Analyses this rollout that fed the tests. */
-  looks: z.int(),
-  /** Requests and bad requests (errors, or slow requests) since the rollout started. */
-  canary: z.object({ total: z.number(), bad: z.number() }),
-  stable: z.object({ total: z.number(), bad: z.number() }),
-  /** canary bad share / stable bad share; null until both have one. */
-  ratio: z.number().nullable(),
-  /** Always-valid (1 - alpha) interval for that ratio; null where unbounded. */
-  ratioLow: z.number().nullable(),
-  ratioHigh: z.number().nullable(),
-  /** Evidence against "the canary is within tolerance of stable"; the judge fails at eValue >= threshold. */
-  eValue: z.number(),
-  threshold: z.number(),
-  /** Always-valid p-value of the same test: 1 / the largest e-value so far. */
-  pValue: z.number(),
-  tolerance: z.number(),
-  /** This metric's share of the release's alpha. */
-  alpha: z.number(),
-  /** Evidence against "the canary is regressed" (ratio and floor); passes at passThreshold. */
-  passEValue: z.number(),
-  passThreshold: z.number(),
-  /** The share of the evidence the current step needs, and how much of it there is (0..1). */
-  required: z.number(),
-  progress: z.number(),
-  regression: z.object({ ratio: z.number(), floor: z.number(), power: z.number() }),
-  /** Canary requests still needed at the traffic seen so far, and about how long that takes. */
-  neededRequests: z.number().nullable(),
-  expectedWaitSeconds: z.number().nullable(),
+  looks: z.int().describe('Analyses this rollout that fed the tests.'),
+  canary: tally('canary'),
+  stable: tally('stable'),
+  ratio: z
+    .number()
+    .nullable()
+    .describe("The canary's bad share over the stable's; null until both have one."),
+  ratioLow: z
+    .number()
+    .nullable()
+    .describe('Lower end of the always-valid (1 - alpha) interval for ratio; null where unbounded.'),
+  ratioHigh: z
+    .number()
+    .nullable()
+    .describe('Upper end of the always-valid (1 - alpha) interval for ratio; null where unbounded.'),
+  eValue: z
+    .number()
+    .describe(
+      'Evidence that the canary is worse than stable beyond the tolerance; the judge fails at threshold.',
+    ),
+  threshold: z.number().describe('The e-value that rolls back: 1 / alpha of this metric.'),
+  pValue: z.number().describe('Always-valid p-value of the same test: 1 / the largest e-value so far.'),
+  tolerance: z.number().describe("The metric's tolerance (0.25 = 25 % worse than stable)."),
+  alpha: z.number().describe("This metric's share of spec.analysis.alpha."),
+  passEValue: z
+    .number()
+    .describe(
+      'Evidence that the canary is not regressed (spec.analysis.regression); it passes at passThreshold.',
+    ),
+  passThreshold: z.number().describe('The pass e-value that promotes: 1 / (1 - power).'),
+  required: z.number().describe('The share of the pass evidence the current step needs (0..1).'),
+  progress: z.number().describe('The share of the pass evidence there is so far (0..1).'),
+  regression: z
+    .object({
+      ratio: z.number().describe('spec.analysis.regression.ratio.'),
+      floor: z.number().describe('spec.analysis.regression.floor.'),
+      power: z.number().describe('spec.analysis.regression.power.'),
+    })
+    .describe('The regression the pass test rules out, as spec.analysis.regression says.'),
+  neededRequests: z
+    .number()
+    .nullable()
+    .describe('Canary requests still needed for this step at the traffic seen so far; null when unknown.'),
+  expectedWaitSeconds: z
+    .number()
+    .nullable()
+    .describe(
+      "About how long those requests take at the canary's request rate, in seconds; null when unknown.",
+    ),
 });
 export type SequentialEvidence = z.infer<typeof sequentialEvidence>;
 
@@ -582,38 +781,51 @@ export type SequentialEvidence = z.infer<typeof sequentialEvidence>;
  * raw data, so the status stays small however long the rollout runs.
  */
 export const sequentialMemory = z.object({
-  looks: z.int(),
-  canary: z.object({ total: z.number(), bad: z.number() }),
-  stable: z.object({ total: z.number(), bad: z.number() }),
-  /** Log e-value of the fail test, and its largest value so far. */
-  failLog: z.number(),
-  failMaxLog: z.number(),
-  /** Per alternative of the fail test: discounted log likelihood ratios, which weight the next bet. */
-  failRecent: z.array(z.number()),
-  /** Per alternative of the pass tests: log likelihood ratios since the rollout started. */
-  passRatio: z.array(z.number()),
-  passFloor: z.array(z.number()),
-  /** The largest log e-value the pass tests reached; the evidence is not taken back. */
-  passMaxLog: z.number(),
-  /** Seconds the increments covered, and the canary's request rate in the latest one. */
-  seconds: z.number(),
-  rate: z.number(),
-  /** Where the last measured increment ended: the next one starts here (within the same split). */
-  until: z.string().optional(),
+  looks: z.int().describe('Analyses this rollout that fed the tests.'),
+  canary: tally('canary'),
+  stable: tally('stable'),
+  failLog: z.number().describe('Log e-value of the fail test.'),
+  failMaxLog: z.number().describe('The largest log e-value of the fail test so far.'),
+  failRecent: z
+    .array(z.number())
+    .describe(
+      'Per alternative of the fail test: discounted log likelihood ratios, which weight the next bet.',
+    ),
+  passRatio: z
+    .array(z.number())
+    .describe(
+      'Per alternative of the pass test on the ratio: log likelihood ratios since the rollout started.',
+    ),
+  passFloor: z
+    .array(z.number())
+    .describe(
+      'Per alternative of the pass test on the floor: log likelihood ratios since the rollout started.',
+    ),
+  // the evidence is not taken back
+  passMaxLog: z.number().describe('The largest log e-value the pass tests reached.'),
+  seconds: z.number().describe('Seconds the measured increments covered.'),
+  rate: z.number().describe("The canary's request rate in the latest increment, per second."),
+  until: z
+    .string()
+    .optional()
+    .describe('Where the last measured increment ended (RFC 3339); the next one starts here.'),
 });
 export type SequentialMemory = z.infer<typeof sequentialMemory>;
 
 export const metricEvidence = z.object({
-  metric: z.string(),
-  type: z.string(),
-  verdict: z.enum(VERDICTS),
-  /** The rule that fired, with its numbers: `canary 0.0500 > stable 0.0050 x (1+0.5) + 0.001 = 0.0085`. */
-  rule: z.string(),
-  canary: sideEvidence,
-  stable: sideEvidence.optional(),
-  bound: z.number().optional(),
-  query: z.string().optional(),
-  sequential: sequentialEvidence.optional(),
+  metric: z.string().describe('Name of the metric.'),
+  type: z.string().describe('Type of the metric, e.g. errorRatio.'),
+  verdict: z.enum(VERDICTS).describe("The metric's verdict: Pass, Fail, Inconclusive or Error."),
+  rule: z
+    .string()
+    .describe(
+      'The rule that decided, with its numbers, e.g. canary 0.0500 > stable 0.0050 x (1+0.5) + 0.001 = 0.0085.',
+    ),
+  canary: sideEvidence.describe('What the canary revision measured.'),
+  stable: sideEvidence.optional().describe('What the stable revision measured.'),
+  bound: z.number().optional().describe("The bound the canary's value was held to."),
+  query: z.string().optional().describe('The PromQL query that measured it (at most 1 KiB).'),
+  sequential: sequentialEvidence.optional().describe("A sequential judge's evidence over the whole rollout."),
 });
 export type MetricEvidence = z.infer<typeof metricEvidence>;
 
@@ -635,78 +847,120 @@ export const DECISION_ACTIONS = [
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 
 export const decisionRecord = z.object({
-  time: z.string(),
-  action: z.enum(DECISION_ACTIONS),
-  reason: z.string(),
-  message: z.string(),
-  step: z.int(),
-  canaryWeight: z.number(),
-  verdict: z.enum(VERDICTS).optional(),
-  metrics: z.array(metricEvidence).optional(),
-  /** Repeated holds for the same reason collapse into one record: how many, and since when. */
-  count: z.int().optional(),
-  firstTime: z.string().optional(),
+  time: z.string().describe('When it was decided (RFC 3339).'),
+  action: z.enum(DECISION_ACTIONS).describe('What was decided, e.g. Advance, Hold, Rollback.'),
+  reason: z.string().describe('Why, as one word, e.g. AnalysisPassed; also the reason of its Event.'),
+  message: z.string().describe('Why, in a sentence with the numbers.'),
+  step: z.int().describe('Index of the step it was decided at, counted from 0.'),
+  canaryWeight: z.number().describe('Desired canary weight at the time, in percent.'),
+  verdict: z.enum(VERDICTS).optional().describe('Verdict of the analysis behind it, if any.'),
+  metrics: z.array(metricEvidence).optional().describe("That analysis' evidence, per metric."),
+  // repeated holds for the same reason collapse into one record
+  count: z.int().optional().describe('How many holds in a row this record stands for.'),
+  firstTime: z.string().optional().describe('When that streak of holds began (RFC 3339).'),
 });
 export type DecisionRecord = z.infer<typeof decisionRecord>;
 
 export const analysisRecord = z.object({
-  time: z.string(),
-  windowStart: z.string(),
-  verdict: z.enum(VERDICTS),
-  summary: z.string(),
-  metrics: z.array(metricEvidence),
+  time: z.string().describe('When the analysis ran (RFC 3339).'),
+  windowStart: z.string().describe('Start of the window it measured (RFC 3339).'),
+  verdict: z.enum(VERDICTS).describe('The combined verdict: Fail beats Error beats Inconclusive beats Pass.'),
+  summary: z.string().describe('One line: which metrics decided and why.'),
+  metrics: z.array(metricEvidence).describe('The evidence, per metric.'),
 });
 export type AnalysisRecord = z.infer<typeof analysisRecord>;
 
 export const condition = z.object({
-  type: z.string(),
-  status: z.enum(['True', 'False', 'Unknown']),
-  reason: z.string(),
-  message: z.string(),
-  lastTransitionTime: z.string(),
+  type: z.string().describe('Progressing, Paused, ConfigValid or Applied.'),
+  status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
+  reason: z.string().describe('Why, as one word.'),
+  message: z.string().describe('Why, in a sentence.'),
+  lastTransitionTime: z.string().describe('When status last changed (RFC 3339).'),
 });
 export type Condition = z.infer<typeof condition>;
 
 export const routingState = z.object({
-  /** Route weights in units of `total`, as written to the VirtualService. */
-  stableWeight: z.int(),
-  canaryWeight: z.int(),
-  total: z.int(),
-  match: matchStage.optional(),
-  mirrorPercent: z.number().optional(),
+  stableWeight: z.int().describe('Weight of the stable destination, in units of total.'),
+  canaryWeight: z.int().describe('Weight of the canary destination, in units of total.'),
+  total: z.int().describe('What the weights add up to: spec.trafficRouting.istio.weightTotal.'),
+  match: matchStage.optional().describe('The A/B match route, during a match stage.'),
+  mirrorPercent: z.number().optional().describe("Percent of the stable's requests mirrored to the canary."),
 });
 export type RoutingState = z.infer<typeof routingState>;
 
 export const canaryReleaseStatus = z.object({
-  phase: z.enum(PHASES).optional(),
-  message: z.string().optional(),
-  observedGeneration: z.int().optional(),
-  currentStepIndex: z.int().optional(),
-  stepStartedAt: z.string().optional(),
-  /** Start of the analysis window: when the current weight took effect. */
-  windowStartedAt: z.string().optional(),
-  rolloutStartedAt: z.string().optional(),
-  /** Desired canary share in percent. */
-  canaryWeight: z.number().optional(),
-  /** Canary share read back from the VirtualService. */
-  actualCanaryWeight: z.number().optional(),
-  routing: routingState.optional(),
-  stableRevision: z.string().optional(),
-  canaryRevision: z.string().optional(),
-  /** Fingerprint of the spec fields that shape a rollout; a change restarts it. */
-  specHash: z.string().optional(),
-  consecutiveFailures: z.int().optional(),
-  /** The latest analysis of the current window, with its evidence. */
-  lastAnalysis: analysisRecord.optional(),
-  /** When the release began waiting for the canary or for its routing; the progress deadline counts from here. */
-  holdingSince: z.string().optional(),
-  handledRequestId: z.string().optional(),
-  /** Sequential judges' running evidence for this rollout, by metric name. */
-  sequential: z.record(z.string(), sequentialMemory).optional(),
-  /** When the analyses began holding without new evidence; the hold deadline counts from here. */
-  analysisHoldingSince: z.string().optional(),
-  decisions: z.array(decisionRecord).optional(),
-  conditions: z.array(condition).optional(),
+  phase: z
+    .enum(PHASES)
+    .optional()
+    .describe(
+      'Initializing, Progressing, Paused, Promoting, Succeeded, RolledBack or Failed (invalid configuration: traffic is left alone and the ConfigValid condition says what to fix).',
+    ),
+  message: z.string().optional().describe('What the release is doing or last decided, in a sentence.'),
+  observedGeneration: z.int().optional().describe('The metadata.generation of the spec this status is for.'),
+  currentStepIndex: z
+    .int()
+    .optional()
+    .describe('Index of the current step, counted from 0; the number of steps once all are done.'),
+  currentStep: z
+    .string()
+    .optional()
+    .describe(
+      'The current step counted from 1, over the number of steps, e.g. 2/4, as kubectl canaria get shows it.',
+    ),
+  stepStartedAt: z.string().optional().describe('When the current step began (RFC 3339).'),
+  windowStartedAt: z
+    .string()
+    .optional()
+    .describe('Start of the analysis window: when the current weights took effect (RFC 3339).'),
+  rolloutStartedAt: z.string().optional().describe('When the current rollout began (RFC 3339).'),
+  canaryWeight: z.number().optional().describe('Desired canary weight, in percent of traffic.'),
+  actualCanaryWeight: z
+    .number()
+    .optional()
+    .describe('Canary weight the VirtualService shows, in percent of traffic.'),
+  routing: routingState.optional().describe('The routing canaria wants, as written to the VirtualService.'),
+  stableRevision: z
+    .string()
+    .optional()
+    .describe(
+      "Fingerprint of the stable version's pod template (managed mode: and the ConfigMaps it reads).",
+    ),
+  canaryRevision: z
+    .string()
+    .optional()
+    .describe(
+      "Fingerprint of the canary version's pod template (managed mode: and the ConfigMaps it reads).",
+    ),
+  specHash: z
+    .string()
+    .optional()
+    .describe('Fingerprint of the spec fields that shape a rollout; a change restarts it.'),
+  consecutiveFailures: z.int().optional().describe('Failed analyses in a row, counted against failureLimit.'),
+  lastAnalysis: analysisRecord
+    .optional()
+    .describe('The latest analysis of the current window, with its evidence.'),
+  holdingSince: z
+    .string()
+    .optional()
+    .describe(
+      'When the release began waiting for the canary or for its routing (RFC 3339); progressDeadline counts from here.',
+    ),
+  handledRequestId: z.string().optional().describe('The id of the last spec.request handled.'),
+  sequential: z
+    .record(z.string(), sequentialMemory)
+    .optional()
+    .describe("Sequential judges' running evidence for this rollout, by metric name."),
+  analysisHoldingSince: z
+    .string()
+    .optional()
+    .describe(
+      'When the analyses began holding without new evidence (RFC 3339); holdDeadline counts from here.',
+    ),
+  decisions: z
+    .array(decisionRecord)
+    .optional()
+    .describe('The last 20 decisions, oldest first, each with its evidence.'),
+  conditions: z.array(condition).optional().describe('The standard Kubernetes conditions.'),
 });
 export type CanaryReleaseStatus = z.infer<typeof canaryReleaseStatus>;
 

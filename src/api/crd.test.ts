@@ -37,6 +37,22 @@ describe('generated CRDs', () => {
     },
   );
 
+  it.each(buildCrds().map((c) => [c.file, c.crd] as const))(
+    '%s describes every field, so kubectl explain tells what it does',
+    (_file, crd) => {
+      const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0];
+      const undescribed: string[] = [];
+      walk(version?.schema.openAPIV3Schema, (node, path) => {
+        // list items and map values are explained by the field that holds them; the API server
+        // refuses a description of metadata and serves ObjectMeta's
+        if (/(\[\]|\{\})$/.test(path) || path === '.metadata') return;
+        if (typeof node.description !== 'string' || node.description.trim() === '')
+          undescribed.push(path || '<root>');
+      });
+      expect(undescribed, `${undescribed.length} fields without a description`).toEqual([]);
+    },
+  );
+
   it('CanaryRelease has the status subresource, short name, category and printer columns', () => {
     const release = buildCrds().find((c) => c.file === 'canaryreleases.yaml')?.crd as {
       spec: {
@@ -49,9 +65,11 @@ describe('generated CRDs', () => {
     expect(release.spec.versions[0]?.subresources).toEqual({ status: {} });
     expect(release.spec.versions[0]?.additionalPrinterColumns.map((c) => c.name)).toEqual([
       'Phase',
-      'Weight',
       'Step',
+      'Weight',
+      'Actual',
       'Age',
+      'Message',
     ]);
   });
 

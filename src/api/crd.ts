@@ -40,16 +40,30 @@ function structural(node: Schema): Schema {
 const openApi = (schema: z.ZodType): Schema =>
   structural(z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }));
 
-function rootSchema(spec: Schema, status?: Schema): Schema {
+/** What `kubectl explain` shows for the kind and its top-level fields. */
+interface RootDescriptions {
+  kind: string;
+  spec: string;
+  status?: string;
+}
+
+// the wording Kubernetes' own types use, so these read as they do on every other kind
+const API_VERSION_DESCRIPTION =
+  'APIVersion defines the versioned schema of this representation of an object: canaria.dev/v1alpha1.';
+const KIND_DESCRIPTION = 'Kind is a string value representing the REST resource this object represents.';
+
+function rootSchema(descriptions: RootDescriptions, spec: Schema, status?: Schema): Schema {
   return {
     type: 'object',
+    description: descriptions.kind,
     required: ['spec'],
     properties: {
-      apiVersion: { type: 'string' },
-      kind: { type: 'string' },
+      apiVersion: { type: 'string', description: API_VERSION_DESCRIPTION },
+      kind: { type: 'string', description: KIND_DESCRIPTION },
+      // the API server refuses anything but name and generateName here, and serves ObjectMeta's own text
       metadata: { type: 'object' },
-      spec,
-      ...(status ? { status } : {}),
+      spec: { ...spec, description: descriptions.spec },
+      ...(status && descriptions.status ? { status: { ...status, description: descriptions.status } } : {}),
     },
   };
 }
@@ -99,18 +113,34 @@ function crd(
 
 /** The CustomResourceDefinitions, generated from the zod schemas so the two cannot disagree. */
 export function buildCrds(): { file: string; crd: Schema }[] {
-  const templateSchema = rootSchema(openApi(analysisTemplateSpec));
+  const templateSpec = openApi(analysisTemplateSpec);
+  const templateSpecDescription = 'The metrics, and the arguments their queries read as {{ args.NAME }}.';
   return [
     {
       file: 'canaryreleases.yaml',
       crd: crd(
         { kind: 'CanaryRelease', plural: 'canaryreleases', shortNames: ['crel'] },
         'Namespaced',
-        rootSchema(openApi(canaryReleaseSpec), openApi(canaryReleaseStatus)),
+        rootSchema(
+          {
+            kind: "One service's canary release on Istio: the steps that move traffic to the canary version, and the metrics that decide at each step to advance, hold or roll back.",
+            spec: 'Where the two versions run, how traffic is split between them, the steps, and the analysis.',
+            status: 'What the controller observed and decided; written by canaria, not by you.',
+          },
+          openApi(canaryReleaseSpec),
+          openApi(canaryReleaseStatus),
+        ),
         {
           subresources: { status: {} },
+          // the columns of `kubectl canaria get`, in its order; REVISION columns stay in -o wide there
           additionalPrinterColumns: [
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Phase of the release' },
+            {
+              name: 'Step',
+              type: 'string',
+              jsonPath: '.status.currentStep',
+              description: 'Current step, counted from 1, over the number of steps',
+            },
             {
               name: 'Weight',
               type: 'number',
@@ -118,12 +148,18 @@ export function buildCrds(): { file: string; crd: Schema }[] {
               description: 'Desired canary weight, percent',
             },
             {
-              name: 'Step',
-              type: 'integer',
-              jsonPath: '.status.currentStepIndex',
-              description: 'Index of the current step',
+              name: 'Actual',
+              type: 'number',
+              jsonPath: '.status.actualCanaryWeight',
+              description: 'Canary weight the VirtualService shows, percent',
             },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            {
+              name: 'Message',
+              type: 'string',
+              jsonPath: '.status.message',
+              description: 'What the release is doing or last decided',
+            },
           ],
         },
       ),
@@ -133,7 +169,13 @@ export function buildCrds(): { file: string; crd: Schema }[] {
       crd: crd(
         { kind: 'AnalysisTemplate', plural: 'analysistemplates', shortNames: ['crat'] },
         'Namespaced',
-        templateSchema,
+        rootSchema(
+          {
+            kind: 'Named metrics that CanaryReleases in the same namespace use through spec.analysis.templates (kind: AnalysisTemplate).',
+            spec: templateSpecDescription,
+          },
+          templateSpec,
+        ),
       ),
     },
     {
@@ -141,7 +183,13 @@ export function buildCrds(): { file: string; crd: Schema }[] {
       crd: crd(
         { kind: 'ClusterAnalysisTemplate', plural: 'clusteranalysistemplates', shortNames: ['ccrat'] },
         'Cluster',
-        templateSchema,
+        rootSchema(
+          {
+            kind: 'Named metrics that CanaryReleases in every namespace use through spec.analysis.templates (kind: ClusterAnalysisTemplate).',
+            spec: templateSpecDescription,
+          },
+          templateSpec,
+        ),
       ),
     },
   ];

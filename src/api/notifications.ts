@@ -20,20 +20,32 @@ export const releaseSink = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'name must be a DNS label such as team-slack' })
-    .max(63),
-  type: sinkType,
-  secretRef: z.strictObject({
-    name: k8sName('secretRef.name'),
-    key: z
-      .string()
-      .regex(/^[-._a-zA-Z0-9]+$/, { error: 'secretRef.key must be a key of the Secret, such as url' })
-      .max(253),
-  }),
-  /** The lowest severity this sink receives: info (progress), warning (pauses), error (rollbacks). */
-  severity: severity.default('info'),
+    .max(63)
+    .describe('A name for this sink, unique in the release; messages and metrics name it.'),
+  type: sinkType.describe(
+    'slack (incoming webhook), teams (Workflows webhook) or cloudevents (any HTTP receiver).',
+  ),
+  secretRef: z
+    .strictObject({
+      name: k8sName('secretRef.name').describe("The Secret's name, in the release's namespace."),
+      key: z
+        .string()
+        .regex(/^[-._a-zA-Z0-9]+$/, { error: 'secretRef.key must be a key of the Secret, such as url' })
+        .max(253)
+        .describe('The key of the Secret that holds the URL, such as url.'),
+    })
+    .describe("The Secret key, in the release's own namespace, that holds the sink's URL."),
+  severity: severity
+    .default('info')
+    .describe(
+      'The lowest severity this sink receives: info (progress), warning (pauses), error (rollbacks). Default info.',
+    ),
 });
 export type ReleaseSink = z.infer<typeof releaseSink>;
 
 export const releaseNotifications = z.strictObject({
-  sinks: z.array(releaseSink).max(10, { error: 'at most 10 sinks per release' }),
+  sinks: z
+    .array(releaseSink)
+    .max(10, { error: 'at most 10 sinks per release' })
+    .describe("Up to 10 receivers of this release's decisions."),
 });

@@ -520,3 +520,14 @@ describe('decide: sub-1 % steps', () => {
     expect(world.status?.actualCanaryWeight).toBe(0.1);
   });
 });
+
+describe('decide: status.currentStep, the 1-based step of kubectl get', () => {
+  it('counts from 1 over the number of steps, and shows the last step once all are done', () => {
+    const started = decide(aSpec(), undefined, observations({ actualRouting: routingOf(100, 0) }), T0);
+    expect(started.status.currentStep).toBe('1/4');
+    const third = decide(aSpec(), { ...started.status, currentStepIndex: 2 }, observations(), at(1));
+    expect(third.status.currentStep).toBe('3/4');
+    const done = decide(aSpec(), { ...started.status, currentStepIndex: 4 }, observations(), at(2));
+    expect(done.status.currentStep).toBe('4/4');
+  });
+});

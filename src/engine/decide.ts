@@ -143,6 +143,8 @@ export function rejectSpec(
 ): Decision {
   const d = new StatusDraft(status, now);
   if (generation !== undefined) d.status.observedGeneration = generation;
+  // the steps of a spec that does not parse are unknown, as `kubectl canaria get` shows them
+  delete d.status.currentStep;
   failConfiguration(d, issues);
   return d.result();
 }

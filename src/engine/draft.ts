@@ -8,7 +8,7 @@ import type {
   RoutingState,
   Step,
 } from '../api/canary-release.js';
-import { expandSteps, sameRouting, unitsToPercent } from './steps.js';
+import { expandSteps, sameRouting, stepLabel, unitsToPercent } from './steps.js';
 import type { Action, Decision, Observations } from './types.js';
 
 /** Decisions kept in status: enough to explain the last few minutes of a rollout. */
@@ -156,6 +156,13 @@ export class Draft extends StatusDraft {
     }
     this.status.windowStartedAt ??= this.nowIso;
     return true;
+  }
+
+  /** The 1-based step is derived here, once, so that it can never disagree with the index. */
+  override result(): Decision {
+    if (this.status.phase === undefined) delete this.status.currentStep;
+    else this.status.currentStep = stepLabel(this.stepIndex, this.steps.length);
+    return super.result();
   }
 }
 

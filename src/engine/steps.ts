@@ -18,6 +18,20 @@ export function expandSteps(strategy: CanaryReleaseSpec['strategy']): Step[] {
   return steps;
 }
 
+/**
+ * Step `index` (from 0) as people count it: from 1, over the number of steps. Once all steps are done
+ * the index is the number of steps, which shows as the last step, the one that led to promotion.
+ */
+export function stepPosition(index: number, count: number): { number: number; count: number } {
+  return { number: Math.min(index + 1, count), count };
+}
+
+/** `2/4`: the current step as `kubectl get` and `kubectl canaria get` show it. */
+export const stepLabel = (index: number, count: number): string => {
+  const { number } = stepPosition(index, count);
+  return `${number}/${count}`;
+};
+
 export function stepKind(step: Step): StepKind {
   if (step.setWeight !== undefined) return 'setWeight';
   if (step.pause !== undefined) return 'pause';

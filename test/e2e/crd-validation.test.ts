@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, API_VERSION_NAME } from '../../src/api/meta.js';
 import { baseSpecInput } from '../builders/release.js';
+import { kubeRequest } from '../harness/kube-http.js';
 import { startKubeEnv, type KubeEnv } from '../harness/kube-env.js';
 
 const MB = 1024 * 1024;
@@ -107,3 +108,77 @@ describe('the CRDs on a real API server', () => {
     expect(steps.body).toMatch(/spec\.strategy\.steps: Too many: 101: must have at most 100 items/);
   });
 });
+
+describe('what kubectl reads from the CRDs on a real API server', () => {
+  it('serves a description for every field kubectl explain is asked about, from the published OpenAPI v3', async () => {
+    const response = await kubeRequest(env.admin, {
+      method: 'GET',
+      path: `/openapi/v3/apis/${API_GROUP}/${API_VERSION_NAME}`,
+    });
+    expect(response.status).toBe(200);
+    const schemas = (response.body as { components: { schemas: Record<string, OpenApiNode> } }).components
+      .schemas;
+    const release = Object.entries(schemas).find(([name]) => name.endsWith('.CanaryRelease'))?.[1];
+    expect(release, 'CanaryRelease in the served OpenAPI').toBeDefined();
+    const at = (path: string) =>
+      path.split('.').reduce<OpenApiNode | undefined>((node, key) => node?.properties?.[key], release);
+    expect(at('spec.analysis.alpha')?.description).toMatch(/rolling back a canary no worse than stable/);
+    expect(at('spec.strategy.steps')?.description).toMatch(/setWeight, pause, analysis, match or mirror/);
+    expect(at('status.currentStep')?.description).toMatch(/counted from 1/);
+    const template = Object.entries(schemas).find(([name]) => name.endsWith('.ClusterAnalysisTemplate'))?.[1];
+    expect(template?.properties?.spec?.properties?.metrics?.description).toMatch(/metrics/);
+  });
+
+  it('prints the Step (1-based), Weight, Actual and Message columns in a kubectl get table', async () => {
+    const name = 'columns';
+    await create('canaryreleases', {
+      apiVersion: API_VERSION,
+      kind: 'CanaryRelease',
+      metadata: { name, namespace: NS },
+      spec: baseSpecInput(),
+    });
+    const statusPath = `/apis/${API_GROUP}/${API_VERSION_NAME}/namespaces/${NS}/canaryreleases/${name}/status`;
+    const patched = await kubeRequest(env.admin, {
+      method: 'PATCH',
+      path: statusPath,
+      contentType: 'application/merge-patch+json',
+      body: {
+        status: {
+          phase: 'Progressing',
+          currentStepIndex: 2,
+          currentStep: '3/4',
+          canaryWeight: 50,
+          actualCanaryWeight: 10,
+          message: 'waiting for the VirtualService to show 50%',
+        },
+      },
+    });
+    expect(patched.status).toBe(200);
+    const table = await kubeRequest(env.admin, {
+      method: 'GET',
+      path: `/apis/${API_GROUP}/${API_VERSION_NAME}/namespaces/${NS}/canaryreleases`,
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+    });
+    expect(table.status).toBe(200);
+    const body = table.body as {
+      kind: string;
+      columnDefinitions: { name: string }[];
+      rows: { cells: unknown[] }[];
+    };
+    expect(body.kind).toBe('Table');
+    const columns = body.columnDefinitions.map((c) => c.name);
+    expect(columns).toEqual(['Name', 'Phase', 'Step', 'Weight', 'Actual', 'Age', 'Message']);
+    const row = body.rows.find((r) => r.cells[0] === name);
+    const cell = (column: string) => row?.cells[columns.indexOf(column)];
+    expect(cell('Phase')).toBe('Progressing');
+    expect(cell('Step')).toBe('3/4');
+    expect(cell('Weight')).toBe(50);
+    expect(cell('Actual')).toBe(10);
+    expect(cell('Message')).toBe('waiting for the VirtualService to show 50%');
+  });
+});
+
+interface OpenApiNode {
+  description?: string;
+  properties?: Record<string, OpenApiNode>;
+}

@@ -19,6 +19,8 @@ export interface KubeRequest {
   readonly path: string;
   readonly body?: unknown;
   readonly contentType?: string;
+  /** Default application/json; a Table is asked for with `application/json;as=Table;v=v1;g=meta.k8s.io`. */
+  readonly accept?: string;
   readonly timeoutMs?: number;
 }
 
@@ -37,7 +39,7 @@ export function kubeRequest(endpoint: KubeEndpoint, call: KubeRequest): Promise<
         ca: endpoint.caPem,
         headers: {
           authorization: `Bearer ${endpoint.token}`,
-          accept: 'application/json',
+          accept: call.accept ?? 'application/json',
           ...(payload === undefined
             ? {}
             : {

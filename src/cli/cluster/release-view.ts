@@ -6,7 +6,7 @@ import {
   type Phase,
 } from '../../api/canary-release.js';
 import { describeStep } from '../../engine/decide.js';
-import { expandSteps } from '../../engine/steps.js';
+import { expandSteps, stepPosition } from '../../engine/steps.js';
 import type { KubeObject } from '../../kube/resources.js';
 
 /** Phases after which the controller leaves the release alone until something changes. */
@@ -41,11 +41,7 @@ export function viewRelease(object: KubeObject): ReleaseView {
   if (spec.success && view.status.phase !== undefined) {
     const steps = expandSteps(spec.data.strategy);
     const index = view.status.currentStepIndex ?? 0;
-    view.step = {
-      number: Math.min(index + 1, steps.length),
-      count: steps.length,
-      description: describeStep(steps[index]),
-    };
+    view.step = { ...stepPosition(index, steps.length), description: describeStep(steps[index]) };
   }
   const paused = view.status.conditions?.find((c) => c.type === 'Paused' && c.status === 'True');
   if (paused) view.pausedBy = paused.reason;

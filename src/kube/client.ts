@@ -21,6 +21,8 @@ import {
   type Ref,
 } from './resources.js';
 
+/** Waits between tries of an Event while the API server is away: about 12 s in all. */
+const EVENT_RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000, 4_000];
 export interface ConnectOptions {
   kubeConfig: KubeConfig;
   /** Watch only these namespaces; all namespaces when absent or empty. */
@@ -314,7 +316,26 @@ class ApiServerKube implements KubeClient {
    * message), bumps that Event's count and lastTimestamp. An Event that expired meanwhile is created
    * again.
    */
+  /**
+   * Records an Event, trying again while the API server is unavailable (as client-go's recorder
+   * does): the decision's status is already written, so an Event lost to a restart of the API
+   * server would leave a decision without its Event. Only Unavailable is retried, never a Timeout,
+   * whose create may have landed and would then be recorded twice.
+   */
   async recordEvent(release: KubeObject, event: KubeEvent): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.recordEventOnce(release, event);
+        return;
+      } catch (error) {
+        const delay = EVENT_RETRY_DELAYS_MS[attempt];
+        if (!(error instanceof KubeError && error.code === 'Unavailable') || delay === undefined) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private async recordEventOnce(release: KubeObject, event: KubeEvent): Promise<void> {
     const namespace = release.metadata.namespace ?? '';
     const now = new Date().toISOString();
     const message = truncateUtf8(event.message, EVENT_MESSAGE_MAX_BYTES);

@@ -17,6 +17,14 @@
 #   line is what a real cluster would run; its build is a small part of kube-apiserver's.
 #   3.6.16's go.mod asks for Go >= 1.26.0.
 # - Istio's CRDs are the generated file inside the istio.io/api module.
+# - Gateway API's CRDs are the files of the sigs.k8s.io/gateway-api module's config/crd/standard and
+#   config/crd/experimental folders (v1.6.x: the newest the Go here can work with; v1.7.0 needs a newer
+#   Go). They are fetched before the binaries' stamp is checked, with their own version file, so adding
+#   or bumping them never rebuilds kube-apiserver.
+# - Flagger's load tester (github.com/fluxcd/flagger/cmd/loadtester, Apache-2.0) is the real webhook
+#   receiver of test/e2e/hooks.test.ts: `go install` from the module proxy (its go.mod has no replace
+#   directive, so it builds as published; about a minute here). Like Gateway API's CRDs it has its own
+#   version file and comes before the stamp check, so it never rebuilds kube-apiserver.
 # - The Go module and build caches stay at their defaults (~/go/pkg/mod, ~/.cache/go-build): they
 #   outlive a fresh clone, so a rebuild on a machine that built once before only links.
 set -euo pipefail
@@ -24,11 +32,53 @@ set -euo pipefail
 KUBERNETES_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 ISTIO_API_VERSION=v1.28.3
+GATEWAY_API_VERSION=v1.6.3
+FLAGGER_VERSION=v1.36.1
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="$root/.cache"
 stamp="$cache/e2e-binaries.stamp"
 wanted="kubernetes=$KUBERNETES_VERSION etcd=$ETCD_VERSION istio-api=$ISTIO_API_VERSION"
+
+# Prints one field (Dir, GoMod, ...) of a module version downloaded through the proxy.
+module_field() {
+  (cd "$cache/build" && go mod download -json "$1" | sed -n "s/^\t\"$2\": \"\(.*\)\",\$/\1/p")
+}
+
+# Only the CustomResourceDefinitions: the folders also hold a kustomization and a
+# ValidatingAdmissionPolicy (vap_safeupgrades) that the API server needs no CRD for.
+fetch_gateway_api_crds() {
+  local dir channel target="$cache/gateway-api"
+  [[ -f "$target/version" && "$(cat "$target/version")" == "$GATEWAY_API_VERSION" ]] && return 0
+  command -v go >/dev/null || { echo "go is required to fetch Gateway API's CRDs" >&2; exit 1; }
+  mkdir -p "$cache/build"
+  dir=$(GOTOOLCHAIN=local module_field "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" Dir)
+  rm -rf "$target.new" && mkdir -p "$target.new"
+  for channel in standard experimental; do
+    mkdir -p "$target.new/$channel"
+    find "$dir/config/crd/$channel" -name 'gateway.networking*.yaml' ! -name '*_vap_*' \
+      -exec cp {} "$target.new/$channel/" \;
+  done
+  chmod -R u+w,a+r "$target.new"
+  echo "$GATEWAY_API_VERSION" >"$target.new/version"
+  rm -rf "$target" && mv "$target.new" "$target"
+  echo "Gateway API $GATEWAY_API_VERSION CRDs ready in $target"
+}
+fetch_gateway_api_crds
+
+build_flagger_loadtester() {
+  local bin="$cache/bin/flagger-loadtester" version="$cache/bin/flagger-loadtester.version"
+  [[ -x "$bin" && -f "$version" && "$(cat "$version")" == "$FLAGGER_VERSION" ]] && return 0
+  command -v go >/dev/null || { echo "go is required to build Flagger's load tester" >&2; exit 1; }
+  mkdir -p "$cache/bin" "$cache/build/loadtester"
+  (cd "$cache/build/loadtester" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod \
+    GOBIN="$cache/build/loadtester" nice -n 19 go install -trimpath -ldflags="-s -w" \
+    "github.com/fluxcd/flagger/cmd/loadtester@$FLAGGER_VERSION")
+  mv "$cache/build/loadtester/loadtester" "$bin"
+  echo "$FLAGGER_VERSION" >"$version"
+  echo "Flagger load tester $FLAGGER_VERSION built into $bin"
+}
+build_flagger_loadtester
 
 if [[ -x "$cache/bin/kube-apiserver" && -x "$cache/bin/etcd" && -f "$cache/istio/crds.yaml" \
   && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
@@ -43,11 +93,6 @@ export GOTOOLCHAIN=local CGO_ENABLED=0
 mkdir -p "$cache/bin" "$cache/istio" "$cache/build"
 rm -f "$stamp"
 started=$SECONDS
-
-# Prints one field (Dir, GoMod, ...) of a module version downloaded through the proxy.
-module_field() {
-  (cd "$cache/build" && go mod download -json "$1" | sed -n "s/^\t\"$2\": \"\(.*\)\",\$/\1/p")
-}
 
 # Creates (anew) the wrapper module .cache/build/<name>, applies each stdin line as a `go mod edit`
 # flag, then adds <package>@<version> as a tool, which pins its module.

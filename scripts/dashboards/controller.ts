@@ -77,7 +77,7 @@ function health(): stat.PanelBuilder[] {
       rangeQuery('A', `sum(canaria_queue_depth{${ON}})`, 'queued'),
     ),
     single('Releases by phase', 'short', 'How many releases are in each phase.').withTarget(
-      rangeQuery('A', `sum by (phase) (canaria_release_phase{${ON}})`, '{{phase}}'),
+      rangeQuery('A', `sum by (phase) (canaria_releases{${ON}})`, '{{phase}}'),
     ),
   ];
 }

@@ -15,7 +15,7 @@ export const RELEASE_INFO = `canaria_release_info{${RELEASE}}`;
 
 /** An Istio metric of the selected release's Service, as its analysis counts it (reporter, namespace). */
 export const istio = (metric: string, extra = ''): string =>
-  `${metric}{reporter="$reporter", destination_service_namespace="$namespace", destination_service_name="$service"${extra}}`;
+  `${metric}{reporter="$reporter", destination_service_namespace="$namespace", destination_service_name=~"$service"${extra}}`;
 
 /**
  * Seed S6's requests per second by revision, `sum(irate(istio_requests_total{destination_app="reviews"}[1m]))
@@ -50,8 +50,9 @@ export const analysisMetric = (metric: string, variable = 'metric'): string =>
   `${metric}{${RELEASE}, metric=~"$${variable}"}`;
 
 /**
- * A state timeline of labelled 0/1 gauges: the 1-based index of the state whose series is 1, per
- * `by` label. Series of the other states are 0, so `max` picks the current one.
+ * A state timeline of a gauge that has one series, of value 1, labelled with the current state: the
+ * 1-based index of that state, per `by` label. Should two states overlap for a scrape (a change
+ * between two), `max` picks the later one in `states`.
  */
 export function stateIndex(
   metric: string,

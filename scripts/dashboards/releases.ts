@@ -145,7 +145,7 @@ function overview(): table.PanelBuilder {
       'Every release canaria runs, whatever is selected above: its phase, weights and latest decision.',
     )
     .datasource(DATASOURCE)
-    .withTarget(tableQuery('A', 'max by (namespace, name, phase) (canaria_release_phase) == 1'))
+    .withTarget(tableQuery('A', 'max by (namespace, name, phase) (canaria_release_phase)'))
     .withTarget(tableQuery('B', 'max by (namespace, name) (canaria_release_weight)'))
     .withTarget(tableQuery('C', 'max by (namespace, name) (canaria_release_actual_weight)'))
     .withTarget(

@@ -90,7 +90,13 @@ export function judgeMetric(
     ].filter(([, total]) => total < need);
     if (short.length) {
       const parts = short.map(([who, total]) => `${who} served ${total} requests`).join(', ');
-      return verdict('Inconclusive', `${parts} in the window; ${need} needed for a verdict`, canary, stable);
+      const why = measurement.note ? `; ${measurement.note}` : '';
+      return verdict(
+        'Inconclusive',
+        `${parts} in the window; ${need} needed for a verdict${why}`,
+        canary,
+        stable,
+      );
     }
   } else {
     const clean = (v: number | null) => (v === null || Number.isNaN(v) ? null : v);
@@ -101,7 +107,13 @@ export function judgeMetric(
       ...(judge.needsStable && stable.value === null ? ['stable'] : []),
     ];
     if (missing.length) {
-      return verdict('Inconclusive', `no data for ${missing.join(' and ')} in the window`, canary, stable);
+      const why = measurement.note ? `; ${measurement.note}` : '';
+      return verdict(
+        'Inconclusive',
+        `no data for ${missing.join(' and ')} in the window${why}`,
+        canary,
+        stable,
+      );
     }
   }
 

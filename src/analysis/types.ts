@@ -20,11 +20,12 @@ export interface MeasurementError {
 
 /**
  * What the metrics layer saw for one metric of one release over the window. "No data" is a value
- * (`total: 0`, or `null` for a scalar), never an exception.
+ * (`total: 0`, or `null` for a scalar), never an exception; `note` says why there is none when the
+ * backend can tell (no proxy reports the Service's requests), so holding is not silent.
  */
 export type Measurement =
-  | { kind: 'requests'; canary: RequestCounts; stable: RequestCounts; query?: string }
-  | { kind: 'scalar'; canary: number | null; stable: number | null; query?: string }
+  | { kind: 'requests'; canary: RequestCounts; stable: RequestCounts; query?: string; note?: string }
+  | { kind: 'scalar'; canary: number | null; stable: number | null; query?: string; note?: string }
   | { kind: 'error'; error: MeasurementError; query?: string };
 
 /** A metric after template references are resolved and `{{ args.* }}` are known. */

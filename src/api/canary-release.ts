@@ -6,6 +6,10 @@ import { compileRe2 } from './re2.js';
 import { API_VERSION, k8sName, objectMeta } from './meta.js';
 import { LIMITS, quoted, truncate } from './limits.js';
 import { releaseNotifications } from './notifications.js';
+import type { GatewayApiRouting } from './gateway-api.js';
+import { ISTIO_WEIGHT_TOTALS, type IstioRouting } from './istio.js';
+import { trafficRouting } from './routers.js';
+import { hookCall, hooksStatus, webhooks } from './webhooks.js';
 
 /** A list of at most `max` items, saying so when it has more. */
 const list = <T extends z.ZodType>(item: T, max: number, what: string) =>
@@ -245,10 +249,12 @@ export const analysisSpec = z.strictObject({
       "Which requests the errorRatio and successRate metrics count as errors: HTTP codes, Envoy response flags, gRPC statuses. Each list given replaces the controller's (--error-* flags); a metric's own errors wins over these.",
     ),
   reporter: z
-    .enum(['destination', 'source'], { error: 'must be destination or source' })
-    .default('destination')
+    .enum(['auto', 'destination', 'source', 'waypoint'], {
+      error: 'must be auto, destination, source or waypoint',
+    })
+    .default('auto')
     .describe(
-      "Which proxy's report of a request is counted: destination (the canary's sidecar, sees every request it served) or source (the caller's). Default destination.",
+      "Which proxy's report of a request is counted: auto (default: the destination's sidecar, else in ambient mode the Service's waypoint; each request once), destination (the canary's sidecar), source (the caller's) or waypoint (ambient mode's L7 proxy). Custom queries' {{ reporter }} is destination under auto.",
     ),
   alpha: z
     .number({ error: 'alpha must be a probability such as 0.01' })
@@ -304,53 +310,7 @@ export type AnalysisSpec = z.infer<typeof analysisSpec>;
 
 // ---------------------------------------------------------------- routing and workloads
 
-export const ISTIO_WEIGHT_TOTALS = [100, 1000, 10000] as const;
-
-export const istioRouting = z.strictObject({
-  virtualService: z
-    .strictObject({
-      name: k8sName('virtualService.name').describe(
-        "Name of the VirtualService, in the release's namespace.",
-      ),
-      routes: list(bounded(LIMITS.name).min(1), LIMITS.routes, 'routes')
-        .optional()
-        .describe(
-          'Names of the http routes canaria manages. Default: the routes to the stable and canary subsets. Naming them spares retries when others edit other routes.',
-        ),
-    })
-    .describe('The VirtualService whose route weights canaria sets; only those weights are patched.'),
-  destinationRule: z
-    .strictObject({
-      name: k8sName('destinationRule.name').describe(
-        "Name of the DestinationRule, in the release's namespace.",
-      ),
-    })
-    .describe('The DestinationRule that defines the stable and canary subsets.'),
-  stableSubset: k8sName('stableSubset').describe(
-    'The DestinationRule subset of the stable version, e.g. v1.',
-  ),
-  canarySubset: k8sName('canarySubset').describe(
-    'The DestinationRule subset of the canary version, e.g. v2.',
-  ),
-  weightTotal: z
-    .union(
-      ISTIO_WEIGHT_TOTALS.map((n) => z.literal(n)),
-      {
-        error: `must be one of ${ISTIO_WEIGHT_TOTALS.join(', ')}`,
-      },
-    )
-    .default(100)
-    .describe(
-      'What the weights of a managed route add up to: 100 (whole percents, default), 1000 or 10000 (steps of 0.1 % or 0.01 %, Istio >= 1.15).',
-    ),
-  istioVersion: bounded(LIMITS.shortText)
-    .regex(/^\d+\.\d+(\.\d+)?$/, { error: 'must be a version such as 1.22 or 1.22.3' })
-    .optional()
-    .describe(
-      "The mesh's Istio version, e.g. 1.22, when known; canaria then refuses what that version would reject.",
-    ),
-});
-export type IstioRouting = z.infer<typeof istioRouting>;
+export { ISTIO_WEIGHT_TOTALS, istioRouting, type IstioRouting } from './istio.js';
 
 export const releaseWindow = z.strictObject({
   schedule: bounded(LIMITS.shortText)
@@ -365,7 +325,7 @@ export const releaseWindow = z.strictObject({
 });
 export type ReleaseWindow = z.infer<typeof releaseWindow>;
 
-export const USER_ACTIONS = ['Promote', 'PromoteFull', 'Abort', 'Retry'] as const;
+export const USER_ACTIONS = ['Promote', 'PromoteFull', 'Abort', 'Retry', 'Approve'] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
 
 export const canaryReleaseSpec = z
@@ -432,11 +392,7 @@ export const canaryReleaseSpec = z
     service: k8sName('service')
       .optional()
       .describe("The Kubernetes Service whose requests are measured. Default: the DestinationRule's host."),
-    trafficRouting: z
-      .strictObject({
-        istio: istioRouting.describe('Istio: the VirtualService and DestinationRule that split the traffic.'),
-      })
-      .describe('How traffic is split between the stable and canary versions.'),
+    trafficRouting,
     strategy: z
       .strictObject({
         steps: list(step, LIMITS.steps, 'steps')
@@ -524,6 +480,11 @@ export const canaryReleaseSpec = z
       .describe(
         "Slack, Teams or CloudEvents receivers told about this release's decisions, besides the operator's.",
       ),
+    webhooks: webhooks
+      .optional()
+      .describe(
+        "HTTP hooks called during a rollout: gates (confirm-rollout, pre-rollout, confirm-traffic-increase, confirm-promotion), rollout (with each analysis) and post-rollout / rollback (informational). The body is compatible with Flagger's webhook payload.",
+      ),
     paused: z
       .boolean()
       .default(false)
@@ -533,7 +494,7 @@ export const canaryReleaseSpec = z
         action: z
           .enum(USER_ACTIONS, { error: `action must be one of ${USER_ACTIONS.join(', ')}` })
           .describe(
-            'Promote (skip the current step), PromoteFull (go to 100 %), Abort (roll back) or Retry (restart a rolled-back release).',
+            'Promote (skip the current step), PromoteFull (go to 100 %), Abort (roll back), Retry (restart a rolled-back release) or Approve (open the gate the release waits at: a confirm-* or pre-rollout hook, or a pause without duration).',
           ),
         id: bounded(LIMITS.shortText)
           .min(1, {
@@ -542,7 +503,7 @@ export const canaryReleaseSpec = z
           .describe('Any unique string, e.g. a timestamp; the controller handles each id once.'),
       })
       .optional()
-      .describe('A one-shot user action, as kubectl canaria promote/abort/retry write it.'),
+      .describe('A one-shot user action, as kubectl canaria promote/abort/retry/approve write it.'),
   })
   .superRefine((spec, ctx) => {
     if ((spec.subsets === undefined) === (spec.targetRef === undefined)) {
@@ -570,8 +531,27 @@ export const canaryReleaseSpec = z
         });
       }
     }
-    const istio = spec.trafficRouting.istio;
-    if (istio.stableSubset === istio.canarySubset) {
+    const { istio, gatewayAPI } = spec.trafficRouting;
+    if ((istio === undefined) === (gatewayAPI === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trafficRouting'],
+        message: istio
+          ? 'set exactly one router: trafficRouting.istio or trafficRouting.gatewayAPI, not both'
+          : 'set a router: trafficRouting.istio (VirtualService and DestinationRule) or trafficRouting.gatewayAPI (HTTPRoute)',
+      });
+    }
+    if (gatewayAPI && !spec.targetRef) {
+      for (const field of ['stableService', 'canaryService'] as const) {
+        if (gatewayAPI[field] !== undefined) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['trafficRouting', 'gatewayAPI', field],
+          message: `in subsets mode you run a Service per version: name the ${field === 'stableService' ? 'stable' : 'canary'} one here (only managed mode, spec.targetRef, creates them)`,
+        });
+      }
+    }
+    if (istio && istio.stableSubset === istio.canarySubset) {
       ctx.addIssue({
         code: 'custom',
         path: ['trafficRouting', 'istio', 'canarySubset'],
@@ -582,13 +562,16 @@ export const canaryReleaseSpec = z
     checkDurations(spec, ctx);
     checkWindows(spec, ctx);
     checkAnalysisGates(spec, ctx);
+    checkRolloutHooks(spec, ctx);
   });
 export type CanaryReleaseSpec = z.infer<typeof canaryReleaseSpec>;
 export type CanaryReleaseSpecInput = z.input<typeof canaryReleaseSpec>;
 
 /** A setWeight of 0.5 % needs a weight total of at least 1000; say so instead of rounding silently. */
 function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void {
-  const total = spec.trafficRouting.istio.weightTotal;
+  const { istio, gatewayAPI } = spec.trafficRouting;
+  const total = istio?.weightTotal ?? gatewayAPI?.weightTotal ?? 100;
+  const totalPath = istio ? 'trafficRouting.istio.weightTotal' : 'trafficRouting.gatewayAPI.weightTotal';
   const check = (value: number | undefined, path: (string | number)[]) => {
     if (value === undefined) return;
     const units = (value * total) / 100;
@@ -600,7 +583,7 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
         code: 'custom',
         path,
         message: needed
-          ? `${value} % cannot be expressed with weightTotal ${total}; set trafficRouting.istio.weightTotal: ${needed} (Istio >= 1.15) or use a whole percent`
+          ? `${value} % cannot be expressed with weightTotal ${total}; set ${totalPath}: ${needed}${istio ? ' (Istio >= 1.15)' : ''} or use a whole percent`
           : `${value} % is finer than canaria can express (0.01 % at weightTotal 10000); round it`,
       });
     }
@@ -611,7 +594,7 @@ function checkWeightsExpressible(spec: CheckedSpec, ctx: z.RefinementCtx): void 
   });
   check(spec.strategy.stepWeight, ['strategy', 'stepWeight']);
   check(spec.strategy.maxWeight, ['strategy', 'maxWeight']);
-  const version = spec.trafficRouting.istio.istioVersion;
+  const version = istio?.istioVersion;
   if (total !== 100 && version !== undefined) {
     const [major = 0, minor = 0] = version.split('.').map(Number);
     if (major < 1 || (major === 1 && minor < 15)) {
@@ -666,6 +649,20 @@ function checkAnalysisGates(spec: CheckedSpec, ctx: z.RefinementCtx): void {
   }
 }
 
+/** Rollout hooks run with each analysis: without metrics there is none to run them with. */
+function checkRolloutHooks(spec: CheckedSpec, ctx: z.RefinementCtx): void {
+  const hasMetrics = (spec.analysis?.metrics?.length ?? 0) + (spec.analysis?.templates?.length ?? 0) > 0;
+  const i = spec.webhooks?.findIndex((h) => h.type === 'rollout') ?? -1;
+  if (i >= 0 && !hasMetrics) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['webhooks', i, 'type'],
+      message:
+        'a rollout hook is called with each analysis: add spec.analysis with metrics or templates, or use a confirm-traffic-increase hook',
+    });
+  }
+}
+
 function checkDurations(spec: CheckedSpec, ctx: z.RefinementCtx): void {
   const interval = spec.analysis ? parseDuration(spec.analysis.interval) : undefined;
   if (interval !== undefined && interval < 1000) {
@@ -680,10 +677,11 @@ function checkDurations(spec: CheckedSpec, ctx: z.RefinementCtx): void {
 // The refinement sees the object before the outer type exists, so the checks name the fields they read.
 interface CheckedSpec {
   strategy: { steps?: Step[] | undefined; stepWeight?: number | undefined; maxWeight?: number | undefined };
-  trafficRouting: { istio: IstioRouting };
+  trafficRouting: { istio?: IstioRouting | undefined; gatewayAPI?: GatewayApiRouting | undefined };
   analysis?:
     { interval: string; metrics?: unknown[] | undefined; templates?: unknown[] | undefined } | undefined;
   releaseWindows?: ReleaseWindow[] | undefined;
+  webhooks?: { type: string }[] | undefined;
 }
 
 // ---------------------------------------------------------------- status
@@ -858,15 +856,23 @@ export const decisionRecord = z.object({
   // repeated holds for the same reason collapse into one record
   count: z.int().optional().describe('How many holds in a row this record stands for.'),
   firstTime: z.string().optional().describe('When that streak of holds began (RFC 3339).'),
+  hooks: z.array(hookCall).optional().describe('The hook calls behind it, if any.'),
 });
 export type DecisionRecord = z.infer<typeof decisionRecord>;
 
 export const analysisRecord = z.object({
   time: z.string().describe('When the analysis ran (RFC 3339).'),
   windowStart: z.string().describe('Start of the window it measured (RFC 3339).'),
+  windowEnd: z
+    .string()
+    .optional()
+    .describe(
+      'Where the data it measured ended (RFC 3339), rounded to the time releases share queries at; the next analysis is due one interval later.',
+    ),
   verdict: z.enum(VERDICTS).describe('The combined verdict: Fail beats Error beats Inconclusive beats Pass.'),
   summary: z.string().describe('One line: which metrics decided and why.'),
   metrics: z.array(metricEvidence).describe('The evidence, per metric.'),
+  hooks: z.array(hookCall).optional().describe('The rollout hooks called with it, and their answers.'),
 });
 export type AnalysisRecord = z.infer<typeof analysisRecord>;
 
@@ -882,7 +888,7 @@ export type Condition = z.infer<typeof condition>;
 export const routingState = z.object({
   stableWeight: z.int().describe('Weight of the stable destination, in units of total.'),
   canaryWeight: z.int().describe('Weight of the canary destination, in units of total.'),
-  total: z.int().describe('What the weights add up to: spec.trafficRouting.istio.weightTotal.'),
+  total: z.int().describe("What the weights add up to: the router's weightTotal."),
   match: matchStage.optional().describe('The A/B match route, during a match stage.'),
   mirrorPercent: z.number().optional().describe("Percent of the stable's requests mirrored to the canary."),
 });
@@ -960,6 +966,9 @@ export const canaryReleaseStatus = z.object({
     .array(decisionRecord)
     .optional()
     .describe('The last 20 decisions, oldest first, each with its evidence.'),
+  hooks: hooksStatus
+    .optional()
+    .describe('The webhooks of this rollout: gates waited at and passed, the latest calls.'),
   conditions: z.array(condition).optional().describe('The standard Kubernetes conditions.'),
 });
 export type CanaryReleaseStatus = z.infer<typeof canaryReleaseStatus>;

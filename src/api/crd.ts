@@ -10,7 +10,7 @@ const SAFE_INT = Number.MAX_SAFE_INTEGER;
 
 /**
  * Turns zod's OpenAPI 3.0 output into a Kubernetes structural schema: unions of literals become one
- * enum, `additionalProperties: false` goes (the API server prunes unknown fields instead), and the
+ * enum, a union of a string and an integer becomes int-or-string, `additionalProperties: false` goes (the API server prunes unknown fields instead), and the
  * safe-integer bounds zod adds to every int are dropped.
  */
 function structural(node: Schema): Schema {
@@ -21,6 +21,13 @@ function structural(node: Schema): Schema {
     const values = anyOf.flatMap((b) => b.enum as unknown[]);
     out.type = values.every((v) => Number.isInteger(v)) ? 'integer' : anyOf[0]?.type;
     out.enum = values;
+  }
+  // a name or an index (trafficRouting.gatewayAPI.httpRoute.rule): Kubernetes' own int-or-string; the
+  // branches' bounds are zod's to check
+  const types = anyOf?.map((b) => b.type).sort();
+  if (out.anyOf && types?.length === 2 && types[0] === 'integer' && types[1] === 'string') {
+    delete out.anyOf;
+    out['x-kubernetes-int-or-string'] = true;
   }
   if (out.additionalProperties === false) delete out.additionalProperties;
   if (out.maximum === SAFE_INT) delete out.maximum;
@@ -37,7 +44,8 @@ function structural(node: Schema): Schema {
   return out;
 }
 
-const openApi = (schema: z.ZodType): Schema =>
+/** A zod schema as a Kubernetes structural schema. */
+export const openApi = (schema: z.ZodType): Schema =>
   structural(z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }));
 
 /** What `kubectl explain` shows for the kind and its top-level fields. */

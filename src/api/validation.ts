@@ -11,6 +11,7 @@ import {
   type AnalysisTemplate,
   type ClusterAnalysisTemplate,
 } from './analysis-template.js';
+import { memoizeFrozen } from '../lib/frozen.js';
 import { LIMITS, truncate } from './limits.js';
 
 /** One problem with a resource: where it is (`spec.strategy.steps[2].setWeight`) and how to fix it. */
@@ -80,6 +81,9 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
       current = (def.shape as Record<string, unknown>)[part];
     } else if (def.type === 'array') {
       current = def.element;
+    } else if (def.type === 'record') {
+      // a map by name (a scenario's hooks, revisions): every key has the value schema
+      current = def.valueType;
     } else {
       return [];
     }
@@ -124,13 +128,20 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: PropertyKey[
     : { ok: false, issues: toIssues(result.error, schema, prefix) };
 }
 
-export const parseCanaryRelease = (input: unknown): Parsed<CanaryRelease> => parseWith(canaryRelease, input);
-export const parseCanaryReleaseSpec = (input: unknown): Parsed<CanaryReleaseSpec> =>
-  parseWith(canaryReleaseSpec, input, ['spec']);
-export const parseAnalysisTemplate = (input: unknown): Parsed<AnalysisTemplate> =>
-  parseWith(analysisTemplate, input);
-export const parseClusterAnalysisTemplate = (input: unknown): Parsed<ClusterAnalysisTemplate> =>
-  parseWith(clusterAnalysisTemplate, input);
+// Each parses a frozen object (what the controller's caches hold) once: a reconcile re-parses only
+// what changed, where it parsed its spec, every other release's spec and every template each time.
+export const parseCanaryRelease = memoizeFrozen((input: unknown): Parsed<CanaryRelease> =>
+  parseWith(canaryRelease, input),
+);
+export const parseCanaryReleaseSpec = memoizeFrozen((input: unknown): Parsed<CanaryReleaseSpec> =>
+  parseWith(canaryReleaseSpec, input, ['spec']),
+);
+export const parseAnalysisTemplate = memoizeFrozen((input: unknown): Parsed<AnalysisTemplate> =>
+  parseWith(analysisTemplate, input),
+);
+export const parseClusterAnalysisTemplate = memoizeFrozen((input: unknown): Parsed<ClusterAnalysisTemplate> =>
+  parseWith(clusterAnalysisTemplate, input),
+);
 
 /**
  * The issues in one line for a condition, an Event and the CLI: the first LIMITS.issues of them, each

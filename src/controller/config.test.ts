@@ -198,4 +198,52 @@ describe('loadControllerConfig', () => {
       `${bad}: sinks[0].type: unknown sink type "discord"; use one of slack, teams, cloudevents`,
     );
   });
+
+  describe('sharding', () => {
+    it('is off by default, and the Lease keeps its name', () => {
+      const config = loadControllerConfig({}, {});
+      expect(config.shard).toEqual({ id: 'all' });
+      expect(config.leaderElection.name).toBe('canaria-leader');
+    });
+
+    it('names the Lease after the shard, so shards elect apart', () => {
+      const hash = loadControllerConfig({ shardIndex: '1', shardCount: '3' }, {});
+      expect(hash.shard).toMatchObject({ id: '1-of-3', hash: { index: 1, count: 3 } });
+      expect(hash.leaderElection.name).toBe('canaria-leader-shard-1-of-3');
+      const selector = loadControllerConfig({}, { CANARIA_SHARD_SELECTOR: 'team=payments' });
+      expect(selector.shard.selector?.requirements).toEqual([
+        { key: 'team', op: 'in', values: ['payments'] },
+      ]);
+      expect(selector.leaderElection.name).toMatch(/^canaria-leader-shard-sel-[0-9a-f]{8}$/);
+      const both = loadControllerConfig(
+        { shardIndex: '0', shardCount: '2', shardSelector: 'team=payments' },
+        {},
+      );
+      expect(both.leaderElection.name).toBe(`${selector.leaderElection.name}-0-of-2`);
+    });
+
+    it('treats one hash shard as no sharding', () => {
+      expect(loadControllerConfig({ shardIndex: '0', shardCount: '1' }, {}).shard).toEqual({ id: 'all' });
+    });
+
+    it.each([
+      [
+        { shardIndex: '2', shardCount: '2' },
+        /--shard-index \(or CANARIA_SHARD_INDEX\): "2" must be a whole number from 0 to 1 \(--shard-count .* is 2\)/,
+      ],
+      [
+        { shardIndex: '0', shardCount: '0' },
+        /--shard-count \(or CANARIA_SHARD_COUNT\): "0" must be a whole number of shards, 1 or more/,
+      ],
+      [{ shardIndex: '0' }, /--shard-count .*: "" must be a whole number of shards/],
+      [{ shardCount: '2' }, /--shard-index .*: "" must be a whole number from 0 to 1/],
+      [{ shardIndex: '-1', shardCount: '2' }, /--shard-index .*: "-1"/],
+      [
+        { shardSelector: 'team=a b' },
+        /--shard-selector \(or CANARIA_SHARD_SELECTOR\): "team=a b" has an invalid label value/,
+      ],
+    ])('refuses %o with the flag and the fix', (raw, message) => {
+      expect(() => loadControllerConfig(raw, {})).toThrow(message);
+    });
+  });
 });

@@ -17,6 +17,9 @@ import {
   type MetricsProviderSettings,
 } from '../metrics/registry.js';
 import { parseNotificationsFile, type OperatorSink } from '../notify/registry.js';
+import { parseSelector, shardId, UNSHARDED, type Shard } from './shard.js';
+import { parseRouterKeys } from '../routers/registry.js';
+import type { RouterKey } from '../routers/router.js';
 
 /**
  * One setting of the controller: its flag, the environment variable that can set it instead, and
@@ -138,6 +141,23 @@ export const SETTINGS = {
     env: 'POD_NAME',
     description: 'this replica in the Lease; the host name by default',
   },
+  shardIndex: {
+    flag: '--shard-index',
+    env: 'CANARIA_SHARD_INDEX',
+    description:
+      'this Deployment acts only on the releases whose hash of namespace/name modulo --shard-count is this index, from 0',
+  },
+  shardCount: {
+    flag: '--shard-count',
+    env: 'CANARIA_SHARD_COUNT',
+    description: 'number of hash shards; every shard must be given the same count',
+  },
+  shardSelector: {
+    flag: '--shard-selector',
+    env: 'CANARIA_SHARD_SELECTOR',
+    description:
+      "label selector of the releases this Deployment acts on, e.g. 'team=payments' or 'tier in (a,b)'; with --shard-count, both must match",
+  },
   metricsPort: {
     flag: '--metrics-port',
     env: 'CANARIA_METRICS_PORT',
@@ -155,6 +175,13 @@ export const SETTINGS = {
     env: 'CANARIA_RESYNC',
     description: 'cron schedule of the periodic resync of every release',
     default: '*/5 * * * *',
+  },
+  routers: {
+    flag: '--routers',
+    env: 'CANARIA_ROUTERS',
+    description:
+      'the traffic routers this controller runs, comma-separated: istio (VirtualService, DestinationRule), gatewayAPI (HTTPRoute, Service); it watches only what they read',
+    default: 'istio',
   },
   managedMode: {
     flag: '--managed-mode',
@@ -202,6 +229,8 @@ export interface ControllerConfig {
   metricsPort: number;
   concurrency: number;
   resync: string;
+  /** The traffic routers enabled; releases naming another are refused with an issue. */
+  routers: RouterKey[];
   /** Releases with a targetRef are accepted, and what they need is watched. */
   managedMode: boolean;
   trackSecrets: boolean;
@@ -210,6 +239,8 @@ export interface ControllerConfig {
   /** Whether releases' own sinks are served (the controller then reads their Secrets). */
   releaseNotifications: boolean;
   logLevel: string;
+  /** The releases this Deployment acts on; the Lease name carries its id. */
+  shard: Shard;
 }
 
 type Raw = Partial<Record<SettingName, string | string[] | boolean | undefined>>;
@@ -371,6 +402,8 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     : DEFAULT_ERROR_RULES;
   for (const provider of metricsProviders) provider.settings.errors = errors;
 
+  const shard = loadShard(get, where, problems);
+  const leaseName = get('leaderElectionId') ?? 'canaria-leader';
   const config: ControllerConfig = {
     namespaces: (get('namespaces') ?? '')
       .split(',')
@@ -380,17 +413,20 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
     leaderElection: {
       enabled: boolean('leaderElect'),
       namespace: get('leaderElectionNamespace') ?? 'canaria-system',
-      name: get('leaderElectionId') ?? 'canaria-leader',
+      // per shard, so that shards elect their leaders apart and never wait on one another
+      name: shard === UNSHARDED ? leaseName : `${leaseName}-shard-${shard.id}`,
       identity: get('identity') ?? hostname(),
     },
     metricsPort: integer('metricsPort', 0, 65535),
     concurrency: integer('concurrency', 1, 1000),
     resync,
+    routers: loadRouters(get('routers') ?? 'istio', where, problems),
     managedMode: boolean('managedMode'),
     trackSecrets: boolean('trackSecrets'),
     notificationSinks,
     releaseNotifications: boolean('releaseNotifications'),
     logLevel,
+    shard,
   };
   if (config.trackSecrets && !config.managedMode) {
     problems.push(
@@ -403,4 +439,49 @@ export function loadControllerConfig(raw: Raw, env: NodeJS.ProcessEnv = process.
   if (context) config.context = context;
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+function loadRouters(list: string, where: (name: SettingName) => string, problems: string[]): RouterKey[] {
+  try {
+    return parseRouterKeys(list);
+  } catch (err) {
+    problems.push(`${where('routers')}: ${(err as Error).message}`);
+    return [];
+  }
+}
+
+function loadShard(
+  get: (name: SettingName) => string | undefined,
+  where: (name: SettingName) => string,
+  problems: string[],
+): Shard {
+  const index = get('shardIndex');
+  const count = get('shardCount');
+  const selectorText = get('shardSelector');
+  const shard: Shard = { id: '' };
+  if (index !== undefined || count !== undefined) {
+    const i = Number(index);
+    const n = Number(count);
+    if (count === undefined || !Number.isInteger(n) || n < 1) {
+      problems.push(
+        `${where('shardCount')}: "${count ?? ''}" must be a whole number of shards, 1 or more, the same on every shard`,
+      );
+    } else if (index === undefined || !Number.isInteger(i) || i < 0 || i >= n) {
+      problems.push(
+        `${where('shardIndex')}: "${index ?? ''}" must be a whole number from 0 to ${n - 1} (${where('shardCount')} is ${n})`,
+      );
+    } else if (n > 1) {
+      shard.hash = { index: i, count: n };
+    }
+  }
+  if (selectorText !== undefined) {
+    try {
+      shard.selector = { text: selectorText, requirements: parseSelector(selectorText) };
+    } catch (err) {
+      problems.push(`${where('shardSelector')}: ${(err as Error).message}`);
+    }
+  }
+  if (!shard.hash && !shard.selector) return UNSHARDED;
+  shard.id = shardId(shard.hash, shard.selector?.text);
+  return shard;
 }

@@ -1,35 +1,106 @@
 import type { Measurement } from '../analysis/types.js';
 import type { MeasurementRequest, MetricsProvider } from '../metrics/provider.js';
+import type { Nudge } from './queue.js';
 
 interface Pending {
   request: MeasurementRequest;
   resolve: (measurements: Map<string, Measurement>) => void;
 }
 
+export interface MeasureOptions {
+  /** Sent at once, on its own: a user's action does not wait for a batch to fill. */
+  alone?: boolean;
+  /**
+   * Until when (ms since the epoch, on the work queue's clock) a later reconcile may still ask for
+   * this request's evaluation time: the end of its query granule. With it the request waits for the
+   * work queue's nudges (`nudge`) and goes out once no run can start before then; without it, once
+   * no request joined for the quiet period.
+   */
+  joinableUntil?: number;
+}
+
 /**
- * Gathers the measurement requests of reconciles that run within `windowMs` of each other into one
- * call of the provider, so that one Prometheus query per metric and namespace serves them all.
+ * The most requests one call of the provider carries, so that one answer stays a few MB to parse;
+ * the provider asks one query per namespace and metric type however large the batch is. (The work
+ * queue bounds how many reconciles wait here: its `maxParked`.)
+ */
+export const MAX_BATCH = 2_000;
+
+/**
+ * Gathers the measurement requests of reconciles into one call of the provider, so that one
+ * Prometheus query per metric type and namespace serves them all. The releases analysed within one
+ * query granule ask for the same evaluation time, but come due at different moments of it; a
+ * request that says until when others may join waits for them, for at most its granule: the work
+ * queue says when no run can start before a time (`nudge`), and the requests that nobody can join
+ * any more go out. Requests without that (a reconcile run outside the queue) go out once no request
+ * joined for `quietMs`. `maxBatch` requests go out at once.
  */
 export class MeasureBatcher {
-  private pending: Pending[] = [];
+  /** Gathered requests, by until when others may join them (-Infinity: until the quiet timer). */
+  private readonly pending = new Map<number, Pending[]>();
+  private size = 0;
   private timer: NodeJS.Timeout | undefined;
+  private lastJoin = 0;
 
   constructor(
     private readonly provider: MetricsProvider,
-    private readonly windowMs = 25,
+    private readonly quietMs = 25,
+    private readonly maxBatch = MAX_BATCH,
   ) {}
 
-  measure(request: MeasurementRequest): Promise<Map<string, Measurement>> {
+  measure(request: MeasurementRequest, options: MeasureOptions = {}): Promise<Map<string, Measurement>> {
     return new Promise((resolve) => {
-      this.pending.push({ request, resolve });
-      this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
+      if (options.alone) {
+        void this.send([{ request, resolve }]);
+        return;
+      }
+      const until = options.joinableUntil ?? -Infinity;
+      const group = this.pending.get(until) ?? [];
+      group.push({ request, resolve });
+      this.pending.set(until, group);
+      this.size++;
+      if (this.size >= this.maxBatch) {
+        this.flush(Infinity);
+        return;
+      }
+      if (options.joinableUntil !== undefined) return;
+      this.lastJoin = Date.now();
+      this.timer ??= setTimeout(this.expire, this.quietMs);
     });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
+  /** The work queue's nudge: sends what no run can join before `quietUntil`; true when nothing is left. */
+  readonly nudge: Nudge = (quietUntil) => {
+    this.flush(quietUntil);
+    return this.size === 0;
+  };
+
+  /** Sends, in one call, the requests nobody can join before `quietUntil`. */
+  private flush(quietUntil: number): void {
+    const batch: Pending[] = [];
+    for (const [until, group] of this.pending) {
+      if (until > quietUntil) continue;
+      batch.push(...group);
+      this.pending.delete(until);
+    }
+    if (!batch.length) return;
+    this.size -= batch.length;
+    if (!this.pending.has(-Infinity)) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    void this.send(batch);
+  }
+
+  /** The quiet timer: once nothing joined for `quietMs`, sends what waits for it, else waits out the rest. */
+  private readonly expire = (): void => {
     this.timer = undefined;
+    const quietFor = Date.now() - this.lastJoin;
+    if (quietFor < this.quietMs) this.timer = setTimeout(this.expire, this.quietMs - quietFor);
+    else this.flush(-Infinity);
+  };
+
+  private async send(batch: Pending[]): Promise<void> {
     let answers: Map<string, Map<string, Measurement>>;
     try {
       answers = await this.provider.measure(batch.map((p) => p.request));

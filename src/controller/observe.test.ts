@@ -63,7 +63,7 @@ describe('observeRelease: configuration checked against the cluster', () => {
     ],
     [
       'a canary subset the DestinationRule does not have',
-      { ...reviews(), trafficRouting: { istio: { ...reviews().trafficRouting.istio, canarySubset: 'v9' } } },
+      { ...reviews(), trafficRouting: { istio: { ...reviews().trafficRouting.istio!, canarySubset: 'v9' } } },
       'spec.trafficRouting.istio.canarySubset',
       /v9/,
     ],
@@ -83,7 +83,7 @@ describe('observeRelease: configuration checked against the cluster', () => {
 
   it("reports seed 002's weight inside destination, with the VirtualService path and the fix", () => {
     const issues = issuesOf(reviews(), (kube) => {
-      const vs = kube.get('VirtualService', { namespace: NAMESPACE, name: 'reviews' }) as {
+      const vs = structuredClone(kube.get('VirtualService', { namespace: NAMESPACE, name: 'reviews' })) as {
         spec: { http: { route: { destination: Record<string, unknown>; weight?: number }[] }[] };
       };
       const managed = vs.spec.http[1]!;
@@ -143,7 +143,7 @@ describe('observeRelease: configuration checked against the cluster', () => {
     });
     expect(seen.observations.canaryRevision).toMatch(/^[0-9a-f]{8}$/);
     expect(seen.reported).toEqual({ canary: 'v2', stable: 'v1' });
-    expect(seen.service).toBe('reviews');
+    expect(seen.services).toEqual({ stable: 'reviews', canary: 'reviews' });
   });
 });
 
@@ -166,5 +166,23 @@ describe('the README example', () => {
     const example = readFileSync(new URL('../../examples/s1-myweb.yaml', import.meta.url), 'utf8');
     const body = example.slice(example.indexOf('apiVersion:'));
     expect(readme).toContain(body.trim());
+  });
+});
+
+describe('observeRelease: the traffic routers this controller runs', () => {
+  it('refuses a release whose router is not enabled, with the flag and the chart value that enable it', () => {
+    const kube = reviewsCluster(reviews());
+    const seen = observeRelease(kube, NAMESPACE, spec(reviews()), {
+      release: 'reviews',
+      trackSecrets: false,
+      routers: ['gatewayAPI'],
+    });
+    expect(seen.observations.configIssues).toContainEqual({
+      path: 'spec.trafficRouting.istio',
+      message: expect.stringContaining(
+        'the istio router is not enabled in this controller (--routers=gatewayAPI; chart value routers.istio.enabled)',
+      ) as string,
+    });
+    expect(seen.observations.actualRouting).toBeUndefined();
   });
 });

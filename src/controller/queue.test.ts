@@ -131,3 +131,269 @@ describe('WorkQueue', () => {
     expect(runs).toBe(4);
   });
 });
+
+describe('WorkQueue lanes', () => {
+  it('starts high keys before low ones; a key waiting low moves up when added high', async () => {
+    const order: string[] = [];
+    const gate = deferred();
+    const queue = new WorkQueue(
+      async (key) => {
+        order.push(key);
+        if (key === 'busy') await gate.promise;
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('busy');
+    for (const key of ['a', 'b', 'c']) queue.add(key);
+    queue.add('abort', 'high');
+    queue.add('b', 'high');
+    queue.add('abort'); // a routine event for a key waiting high leaves it there
+    expect(queue.depth).toBe(4);
+    gate.resolve();
+    await queue.idle();
+    expect(order).toEqual(['busy', 'abort', 'b', 'a', 'c']);
+  });
+
+  it('starts a routine burst namespace by namespace, so an early batch holds whole namespaces', async () => {
+    const order: string[] = [];
+    const gate = deferred();
+    const queue = new WorkQueue(
+      async (key) => {
+        order.push(key);
+        if (key === 'busy') await gate.promise;
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('busy');
+    for (const key of ['shop/a', 'bank/a', 'shop/b', 'bank/b', 'shop/c']) queue.add(key);
+    queue.add('bank/urgent', 'high');
+    gate.resolve();
+    await queue.idle();
+    expect(order).toEqual(['busy', 'bank/urgent', 'shop/a', 'shop/b', 'shop/c', 'bank/a', 'bank/b']);
+  });
+
+  it('runs a key added high while it runs again right after, ahead of the low lane', async () => {
+    const order: string[] = [];
+    const gate = deferred();
+    let first = true;
+    const queue = new WorkQueue(
+      async (key) => {
+        order.push(key);
+        if (first) {
+          first = false;
+          await gate.promise;
+        }
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('x');
+    queue.add('a');
+    queue.add('x', 'high');
+    gate.resolve();
+    await queue.idle();
+    expect(order).toEqual(['x', 'x', 'a']);
+  });
+
+  it('puts the requeue of an escalated run in the high lane', async () => {
+    const timers = new ManualTimers();
+    const order: string[] = [];
+    const errors: string[] = [];
+    const gate = deferred();
+    const queue = new WorkQueue(
+      async (key, run) => {
+        order.push(key);
+        if (key === 'busy') await gate.promise;
+        if (key === 'rollback' && order.length < 4) {
+          run.escalate();
+          return 1_000;
+        }
+        return key === 'routine' && order.length < 4 ? 1_000 : null;
+      },
+      { concurrency: 1, timers, onError: (key) => errors.push(key) },
+    );
+    queue.add('routine');
+    await queue.idle();
+    queue.add('rollback');
+    await queue.idle();
+    queue.add('busy');
+    // both timers fire while 'busy' holds the only slot: the escalated one goes first
+    timers.advance(1_000);
+    gate.resolve();
+    await queue.idle();
+    expect(order).toEqual(['routine', 'rollback', 'busy', 'rollback', 'routine']);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('WorkQueue parking', () => {
+  it('lends the slot of a parked run to other keys and nudges once every running key has parked', async () => {
+    const released = deferred();
+    let nudges = 0;
+    let parked = 0;
+    let maxActive = 0;
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        parked++;
+        await run.park(released.promise, () => {
+          nudges++;
+          released.resolve();
+          return true;
+        });
+        maxActive = Math.max(maxActive, queue.active);
+        await new Promise((r) => setTimeout(r, 1));
+        return null;
+      },
+      { concurrency: 2 },
+    );
+    for (let i = 0; i < 10; i++) queue.add(`k${i}`);
+    await queue.idle();
+    // all ten waited at once on two slots; the nudge came when the last one parked, not before
+    expect(parked).toBe(10);
+    expect(nudges).toBeGreaterThanOrEqual(1);
+    // once resumed, the runs hold slots again: never more than two at once
+    expect(maxActive).toBeLessThanOrEqual(2);
+  });
+
+  it('does not nudge while a key is still waiting to start or a run has not parked', async () => {
+    const release = deferred();
+    const slow = deferred();
+    const nudged: number[] = [];
+    let parkedCount = 0;
+    const queue = new WorkQueue(
+      async (key, run) => {
+        if (key === 'slow') await slow.promise; // e.g. a webhook call before the measurement
+        parkedCount++;
+        await run.park(release.promise, () => nudged.push(parkedCount) > 0);
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('slow');
+    queue.add('a');
+    queue.add('b');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(nudged).toEqual([]);
+    slow.resolve();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(nudged[0]).toBe(3);
+    release.resolve();
+    await queue.idle();
+  });
+
+  it('never runs a parked key twice: a routine event meanwhile runs it again once it finished', async () => {
+    const release = deferred();
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    let runs = 0;
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        runs++;
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        if (runs === 1) await run.park(release.promise);
+        concurrent--;
+        return null;
+      },
+      { concurrency: 4 },
+    );
+    queue.add('ns/a');
+    await new Promise((r) => setTimeout(r, 1));
+    expect(queue.active).toBe(0); // parked: the slot is free
+    queue.add('ns/a');
+    await new Promise((r) => setTimeout(r, 1));
+    expect(runs).toBe(1);
+    release.resolve();
+    await queue.idle();
+    expect(maxConcurrent).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it('supersedes a parked run when its key is added high: it stops, and runs again at once', async () => {
+    const never = new Promise<never>(() => undefined);
+    const outcomes: string[] = [];
+    const errors: unknown[] = [];
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        try {
+          // the first run waits for a batch that is nowhere near full
+          if (run.priority === 'low') await run.park(never);
+          outcomes.push(run.priority);
+          return null;
+        } catch (err) {
+          outcomes.push((err as Error).name);
+          throw err;
+        } finally {
+          concurrent--;
+        }
+      },
+      { concurrency: 4, onError: (_k, err) => errors.push(err) },
+    );
+    queue.add('ns/a');
+    await new Promise((r) => setTimeout(r, 1));
+    queue.add('ns/a', 'high');
+    await queue.idle();
+    expect(outcomes).toEqual(['Superseded', 'high']);
+    expect(maxConcurrent).toBe(1);
+    // not a failure: no backoff, no error reported
+    expect(errors).toEqual([]);
+  });
+
+  it('lets parked runs finish when it stops', async () => {
+    const release = deferred();
+    let finished = false;
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        await run.park(release.promise);
+        finished = true;
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('a');
+    await new Promise((r) => setTimeout(r, 1));
+    const stopped = queue.stop();
+    release.resolve();
+    await stopped;
+    expect(finished).toBe(true);
+  });
+});
+
+describe('WorkQueue parking, bounded', () => {
+  it('starts no more routine keys once maxParked runs wait, and nudges them as if nothing more could come', async () => {
+    const quiet: number[] = [];
+    let release!: () => void;
+    let batch = new Promise<void>((r) => (release = r));
+    let maxParked = 0;
+    let parked = 0;
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        await Promise.resolve();
+        parked++;
+        maxParked = Math.max(maxParked, parked);
+        await run.park(batch, (quietUntil) => {
+          quiet.push(quietUntil);
+          const done = release;
+          batch = new Promise<void>((r) => (release = r));
+          done();
+          return true;
+        });
+        parked--;
+        return null;
+      },
+      { concurrency: 2, maxParked: 3 },
+    );
+    for (let i = 0; i < 9; i++) queue.add(`k${i}`);
+    await queue.idle();
+    // never more than the cap plus what was already on its way to park
+    expect(maxParked).toBeLessThanOrEqual(4);
+    expect(quiet.length).toBeGreaterThanOrEqual(3);
+    expect(quiet.every((q) => q === Infinity)).toBe(true);
+  });
+});

@@ -82,7 +82,7 @@ describe('one release per route', () => {
     kube.remove('CanaryRelease', { namespace: NAMESPACE, name: 'reviews' });
     const same = '2026-11-20T09:00:00Z';
     const admin = baseSpecInput();
-    admin.trafficRouting.istio.virtualService.routes = ['admin'];
+    admin.trafficRouting.istio!.virtualService.routes = ['admin'];
     kube.apply('CanaryRelease', release('b-reviews', same));
     kube.apply('CanaryRelease', release('a-reviews', same));
     kube.apply('CanaryRelease', release('admin', '2026-11-22T09:00:00Z', admin));

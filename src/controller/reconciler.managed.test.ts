@@ -77,7 +77,8 @@ const image = (d: Deployment | undefined): unknown =>
   (d?.spec?.template?.spec as { containers: { image: string }[] } | undefined)?.containers[0]?.image;
 
 function setImage(kube: MemoryKube, next: string): void {
-  const d = kube.get('Deployment', { namespace: NAMESPACE, name: 'podinfo' }) as Deployment;
+  // the cache hands out frozen objects: edit a copy, as a user edits their own manifest
+  const d = structuredClone(kube.get('Deployment', { namespace: NAMESPACE, name: 'podinfo' })) as Deployment;
   const containers = (d.spec?.template?.spec as { containers: { image: string }[] }).containers;
   containers[0]!.image = next;
   kube.apply('Deployment', d);

@@ -93,8 +93,8 @@ describe('oversized input ends with a small Failed status', () => {
       'a 1 MB stable subset equal to the canary',
       (() => {
         const s = baseSpecInput();
-        s.trafficRouting.istio.stableSubset = 'v'.repeat(MB);
-        s.trafficRouting.istio.canarySubset = 'v'.repeat(MB);
+        s.trafficRouting.istio!.stableSubset = 'v'.repeat(MB);
+        s.trafficRouting.istio!.canarySubset = 'v'.repeat(MB);
         return s;
       })(),
       /stableSubset and canarySubset are both "v+… \(truncated/,

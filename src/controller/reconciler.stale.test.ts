@@ -74,7 +74,7 @@ class LaggingReleaseCache implements KubePort {
 /** The seeds' subsets-mode release, on the route named primary (the /admin route also sends to v1). */
 function spec() {
   const input = baseSpecInput();
-  input.trafficRouting.istio.virtualService.routes = ['primary'];
+  input.trafficRouting.istio!.virtualService.routes = ['primary'];
   return input;
 }
 

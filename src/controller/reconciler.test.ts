@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryReleaseStatus } from '../api/canary-release.js';
 import type { Measurement } from '../analysis/types.js';
-import { readRouting } from '../istio/routes.js';
+import { readRouting } from '../routers/istio/routes.js';
 import { KubeError } from '../kube/errors.js';
-import { virtualService as vsSchema } from '../istio/types.js';
+import { virtualService as vsSchema } from '../routers/istio/types.js';
 import type { MemoryKube } from '../kube/memory.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { ControllerMetrics } from '../telemetry/metrics.js';
@@ -48,7 +48,7 @@ function harness(kube: MemoryKube, answer: () => Measurement = healthy) {
     const vs = vsSchema.parse(kube.get('VirtualService', { namespace: NAMESPACE, name: 'reviews' }));
     const reading = readRouting(
       vs,
-      aSpec({ trafficRouting: { istio: { virtualService: { routes: ['primary'] } } } }).trafficRouting.istio,
+      aSpec({ trafficRouting: { istio: { virtualService: { routes: ['primary'] } } } }).trafficRouting.istio!,
     );
     return reading.ok ? [reading.value.stableWeight, reading.value.canaryWeight] : undefined;
   };
@@ -134,7 +134,7 @@ describe('Reconciler on an in-memory cluster', () => {
       canaryRevision: 'v2',
       stableRevision: 'v1',
       revisionLabel: 'destination_canonical_revision',
-      reporter: 'destination',
+      reporter: 'auto',
     });
   });
 

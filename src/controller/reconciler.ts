@@ -6,11 +6,17 @@ import {
 } from '../api/canary-release.js';
 import { DEFAULT_METRICS_PROVIDER } from '../api/analysis-template.js';
 import { parseCanaryReleaseSpec } from '../api/validation.js';
-import { analysisWindow, decide, rejectSpec } from '../engine/decide.js';
-import { StatusDraft } from '../engine/draft.js';
-import { decideDeletion } from '../engine/managed.js';
-import type { Action, Decision } from '../engine/types.js';
-import { planRoutingPatch } from '../istio/patch.js';
+import { memoizeFrozen } from '../lib/frozen.js';
+import { parseDuration } from '../api/duration.js';
+import {
+  analysisWindow,
+  decide,
+  rejectSpec,
+  StatusDraft,
+  decideDeletion,
+  type Action,
+  type Decision,
+} from '../engine/index.js';
 import { KubeError } from '../kube/errors.js';
 import { jsonEqual } from '../kube/json-patch.js';
 import type { KubePort } from '../kube/port.js';
@@ -18,13 +24,16 @@ import { parseRefKey, refOf, type KubeObject, type Ref } from '../kube/resources
 import type { Logger } from '../telemetry/logger.js';
 import type { ControllerMetrics } from '../telemetry/metrics.js';
 import type { MeasureBatcher } from './measure-batcher.js';
+import type { Run } from './queue.js';
 import type { Notifications } from '../notify/service.js';
-import { planPrimaryAutoscaler, primaryAutoscalers } from '../managed/autoscaler.js';
-import { primaryConfigCopies } from '../managed/configs.js';
-import { FINALIZER, primaryName } from '../managed/labels.js';
-import { newPrimary, promotedTemplate, promotePatch, revertPatch, scalePatch } from '../managed/primary.js';
-import { pointSubsetsPatch } from '../managed/subsets.js';
-import { observeRelease, type ManagedWorkloads, type ReleaseObservation } from './observe.js';
+import type { HookRunner } from './hooks.js';
+import { FINALIZER } from '../managed/labels.js';
+import { primaryName } from '../api/names.js';
+import { routerOf } from '../routers/registry.js';
+import type { RouterKey } from '../routers/router.js';
+import { carryOutManaged, mirrorAutoscaler } from './managed.js';
+import { namedKey, recordingKube, type Interest } from './interest.js';
+import { observeRelease, type ReleaseObservation } from './observe.js';
 
 export interface ReconcilerDeps {
   kube: KubePort;
@@ -38,12 +47,24 @@ export interface ReconcilerDeps {
   metricsProviders?: readonly string[];
   /** False: releases with a targetRef are refused, and nothing of managed mode is read or written. */
   managedMode?: boolean;
+  /** The traffic routers this controller runs; all when undefined. */
+  routers?: readonly RouterKey[];
   /** Slack, Teams, CloudEvents: told about each decision, without waiting for them. */
-  notifications?: Pick<Notifications, 'decided'>;
+  notifications?: Pick<Notifications, 'decided'> & Partial<Pick<Notifications, 'forget'>>;
+  /**
+   * Analysis windows end on a multiple of this (ms since the epoch), so the releases analysed within
+   * one granule ask Prometheus at the same time and share its queries. 0: at the exact time.
+   */
+  queryGranuleMs?: number;
+  /** Calls the webhooks the engine says are due and adds their answers to the observations. */
+  hooks?: Pick<HookRunner, 'run'>;
 }
 
 /** How soon to look again after someone else changed the VirtualService under us. */
 const CONFLICT_RETRY_MS = 1_000;
+/** An Event the API server could not take (it is restarting) is tried 5 times over about 15 s. */
+const EVENT_ATTEMPTS = 5;
+const EVENT_RETRY_MS = 1_000;
 /** How soon to try again what the API server refused: a fix (RBAC, a webhook) takes a human. */
 const REFUSED_RETRY_MS = 30_000;
 /**
@@ -53,6 +74,22 @@ const REFUSED_RETRY_MS = 30_000;
  */
 const STALE_RETRY_MS = 1_000;
 
+/** What an observation read: the recorded reads, with the Deployments a side was found among by selector. */
+function interestIn(recording: ReturnType<typeof recordingKube>, seen: ReleaseObservation): Interest {
+  const named = recording.named;
+  const listed = recording.listed;
+  const selected = seen.selected ?? [];
+  // the observation lists Deployments only to find a side's by its pod labels
+  if (selected.length) listed.delete('Deployment');
+  for (const { names } of selected) for (const name of names) named.add(namedKey('Deployment', name));
+  return { named, listed, selectors: selected.map((s) => s.labels) };
+}
+
+/** The release's status as the engine reads it; undefined when it does not parse (rewritten whole). */
+const statusOf = memoizeFrozen((status: unknown): CanaryReleaseStatus | undefined => {
+  const parsed = canaryReleaseStatus.safeParse(status ?? {});
+  return parsed.success ? parsed.data : undefined;
+});
 /**
  * One reconcile of one CanaryRelease: read it and what it points at from the caches, measure the
  * window the engine asks for, let `decide` choose, carry out the actions, write the status. Level
@@ -68,6 +105,25 @@ export class Reconciler {
    * before it, so nothing came in between).
    */
   private readonly superseded = new Map<string, Set<string>>();
+  /**
+   * By release: the resourceVersion of this controller's last status write. Its watch event brings
+   * nothing this reconcile did not already decide on, so the controller does not reconcile for it:
+   * without this every analysis cost two reconciles.
+   */
+  private readonly ownWrites = new Map<string, string>();
+  /** By release: what its last observation read, which tells the controller what wakes it. */
+  private readonly interests = new Map<string, Interest>();
+
+  interestOf(key: string): Interest | undefined {
+    return this.interests.get(key);
+  }
+
+  /** Whether a watch event of `key` at `resourceVersion` is only the echo of our own status write. */
+  echoOf(key: string, resourceVersion: string | undefined): boolean {
+    const mine = resourceVersion !== undefined && this.ownWrites.get(key) === resourceVersion;
+    if (mine) this.ownWrites.delete(key);
+    return mine;
+  }
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -75,12 +131,16 @@ export class Reconciler {
     return this.deps.managedMode ?? true;
   }
 
-  async reconcile(key: string): Promise<number | null> {
+  /** `run`: the work queue's lease, when the queue runs it; the measurement then waits without a slot. */
+  async reconcile(key: string, run?: Run): Promise<number | null> {
     const ref = parseRefKey(key);
     const cached = this.deps.kube.get('CanaryRelease', ref);
     if (!cached) {
       this.superseded.delete(key);
+      this.ownWrites.delete(key);
+      this.interests.delete(key);
       this.deps.metrics?.forget(ref.namespace, ref.name);
+      this.deps.notifications?.forget?.(ref);
       return null;
     }
     const log = this.deps.logger.child({ release: key, generation: cached.metadata.generation });
@@ -92,8 +152,7 @@ export class Reconciler {
     }
     this.superseded.delete(key);
     let object = cached;
-    const parsedStatus = canaryReleaseStatus.safeParse(object.status ?? {});
-    const status = parsedStatus.success ? parsedStatus.data : undefined;
+    const status = statusOf(object.status);
     const now = this.deps.clock();
     const parsed = parseCanaryReleaseSpec(object.spec);
 
@@ -112,12 +171,15 @@ export class Reconciler {
           ? rejectSpec(status, parsed.issues, object.metadata.generation, now)
           : { status: status ?? {}, actions: [{ type: 'removeFinalizer' }], requeueAfterMs: null };
     } else {
-      seen = observeRelease(this.deps.kube, ref.namespace, parsed.value, {
+      const recording = recordingKube(this.deps.kube);
+      seen = observeRelease(recording.port, ref.namespace, parsed.value, {
         release: ref.name,
         trackSecrets: this.deps.trackSecrets ?? false,
         metricsProviders: this.deps.metricsProviders ?? [DEFAULT_METRICS_PROVIDER],
         managedMode: this.managedMode,
+        ...(this.deps.routers ? { routers: this.deps.routers } : {}),
       });
+      this.interests.set(key, interestIn(recording, seen));
       if (object.metadata.generation !== undefined) seen.observations.generation = object.metadata.generation;
       if (deletedAt !== undefined && parsed.value.targetRef && !this.managedMode) {
         // without managed mode's permissions nothing can be handed back: the primary keeps serving
@@ -142,11 +204,16 @@ export class Reconciler {
             object = patched;
           }
         }
-        await this.measure(ref, parsed.value, status, seen, now);
+        await this.deps.hooks?.run(ref, parsed.value, status, seen, now);
+        await this.measure(ref, parsed.value, status, seen, now, run);
         decision = decide(parsed.value, status, seen.observations, now);
       }
     }
 
+    // a rollback moves traffic back to stable: what is left of it (a conflict's retry, the check that
+    // it took effect) goes ahead of the routine analyses, however many are queued
+    if (decision.status.phase === 'RolledBack' && decision.actions.some((a) => a.type !== 'event'))
+      run?.escalate();
     let requeue = decision.requeueAfterMs;
     const released = decision.actions.some((action) => action.type === 'removeFinalizer');
     // An Event tells of a decision, so it goes out once the status that holds the decision is written:
@@ -155,9 +222,7 @@ export class Reconciler {
     const events: Action[] = released ? [] : decision.actions.filter((action) => action.type === 'event');
     for (const action of decision.actions) {
       if (!released && action.type === 'event') continue;
-      const retry = await this.refused(refusals, action.type, () =>
-        this.carryOut(action, object, parsed.ok ? parsed.value : undefined, seen, log),
-      );
+      const retry = await this.refused(refusals, action.type, () => this.carryOut(action, object, seen, log));
       if (retry === undefined)
         requeue = requeue === null ? REFUSED_RETRY_MS : Math.min(requeue, REFUSED_RETRY_MS);
       else if (retry !== null) requeue = requeue === null ? retry : Math.min(requeue, retry);
@@ -165,7 +230,7 @@ export class Reconciler {
     const managed = seen?.managed;
     if (deletedAt === undefined && managed) {
       await this.refused(refusals, 'mirror the autoscaler', () =>
-        this.mirrorAutoscaler(object, managed, log),
+        mirrorAutoscaler(this.deps.kube, object, managed, log),
       );
     }
     const warning = this.reportRefusals(decision, refusals, now, log);
@@ -177,6 +242,7 @@ export class Reconciler {
           ...(base !== undefined ? { resourceVersion: base } : {}),
         });
         if (written !== base) this.supersede(key, base);
+        this.ownWrites.set(key, written);
       } catch (err) {
         if (!(err instanceof KubeError && err.code === 'Conflict')) throw err;
         // the release changed since the cache saw it: decide again from the release as it is now
@@ -185,10 +251,13 @@ export class Reconciler {
         return STALE_RETRY_MS;
       }
     }
-    for (const event of events) await this.carryOut(event, object, undefined, seen, log);
+    for (const event of events) await this.carryOut(event, object, seen, log);
     // after the status is written, so a reconcile that failed before does not announce a decision twice
     this.deps.notifications?.decided(ref, parsed.ok ? parsed.value : undefined, status, decision.status);
-    const sighting = seen && parsed.ok ? { ...seen, analysis: parsed.value.analysis } : undefined;
+    const sighting =
+      seen && parsed.ok
+        ? { ...seen, analysis: parsed.value.analysis, router: routerOf(parsed.value).key }
+        : undefined;
     this.deps.metrics?.observe(ref.namespace, ref.name, status, decision.status, sighting);
     const last = decision.status.decisions?.at(-1);
     log.debug(
@@ -256,48 +325,95 @@ export class Reconciler {
     status: CanaryReleaseStatus | undefined,
     seen: ReleaseObservation,
     now: Date,
+    run: Run | undefined,
   ): Promise<void> {
     const window = analysisWindow(spec, status, now);
     const { canary, stable } = seen.reported;
     if (!window || !seen.metrics.length || !canary || !stable || !spec.analysis) return;
-    const measurements = await this.deps.measurer.measure({
-      key: `${ref.namespace}/${ref.name}`,
-      name: ref.name,
-      namespace: ref.namespace,
-      service: seen.service,
-      canaryRevision: canary,
-      stableRevision: stable,
-      windowStart: window.start,
-      since: window.since,
-      now: window.end,
+    // decide acts on a new Abort before any analysis, and a release with a window is one it rolls
+    // back: the measurement would be thrown away, and would cost the abort a query of its own
+    if (spec.request?.action === 'Abort' && spec.request.id !== status?.handledRequestId) return;
+    const interval = parseDuration(spec.analysis.interval) ?? 60_000;
+    const configured = this.deps.queryGranuleMs ?? 0;
+    // shared evaluation times only where they keep the cadence: the next analysis is due an interval
+    // after this one's end, so the granule is the interval when that divides it, else one that
+    // divides the interval; another would pull each analysis earlier
+    const granule =
+      configured <= 0
+        ? 0
+        : configured % interval === 0
+          ? interval
+          : interval % configured === 0
+            ? configured
+            : 0;
+    // never before the window began: a step younger than one granule is measured to its exact end
+    const aligned = granule > 0 ? Math.floor(window.end.getTime() / granule) * granule : window.end.getTime();
+    const shared = aligned > window.start.getTime();
+    const end = new Date(shared ? aligned : window.end.getTime());
+    const measured = this.deps.measurer.measure(
+      {
+        key: `${ref.namespace}/${ref.name}`,
+        name: ref.name,
+        namespace: ref.namespace,
+        service: seen.services.canary,
+        ...(seen.services.stable !== seen.services.canary ? { stableService: seen.services.stable } : {}),
+        canaryRevision: canary,
+        stableRevision: stable,
+        windowStart: window.start,
+        since: window.since,
+        now: end,
+        metrics: seen.metrics,
+        revisionLabel: spec.analysis.revisionLabel,
+        reporter: spec.analysis.reporter,
+      },
+      // a user's action is not kept waiting for the routine analyses' batch; the others wait for
+      // the releases that ask for the same evaluation time, until the granule is over
+      run?.priority === 'high'
+        ? { alone: true }
+        : run
+          ? { joinableUntil: shared ? aligned + granule : end.getTime() }
+          : {},
+    );
+    // waiting for the batch holds no worker slot: the releases due with this one take the slots and
+    // join the batch. Superseded (an abort came meanwhile) ends this reconcile: the next one decides
+    const measurements = run ? await run.park(measured, this.deps.measurer.nudge) : await measured;
+    seen.observations.analysis = {
       metrics: seen.metrics,
-      revisionLabel: spec.analysis.revisionLabel,
-      reporter: spec.analysis.reporter,
-    });
-    seen.observations.analysis = { metrics: seen.metrics, measurements };
+      measurements,
+      ...(end.getTime() !== window.end.getTime() ? { end } : {}),
+    };
   }
 
   /** Carries out one action; returns a requeue delay when it could not be done yet. */
   private async carryOut(
     action: Action,
     release: KubeObject,
-    spec: CanaryReleaseSpec | undefined,
     seen: ReleaseObservation | undefined,
     log: Logger,
   ): Promise<number | null> {
     if (action.type === 'event') {
       log.info({ reason: action.reason, severity: action.severity }, action.message);
-      try {
-        await this.deps.kube.recordEvent(release, action);
-      } catch (err) {
-        // an Event is evidence, not state: losing one must not stop the rollout
-        log.warn({ err }, 'could not record the Event');
+      // an Event is evidence, not state: losing one must not stop the rollout, but an API server that
+      // is restarting is back in seconds, so a retryable failure is tried again for a while first
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.deps.kube.recordEvent(release, action);
+          break;
+        } catch (err) {
+          const down = err instanceof KubeError && (err.code === 'Unavailable' || err.code === 'Timeout');
+          const retry = down && attempt < EVENT_ATTEMPTS;
+          if (!retry) {
+            log.warn({ err, attempt }, 'could not record the Event');
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, EVENT_RETRY_MS * 2 ** (attempt - 1)));
+        }
       }
       return null;
     }
     switch (action.type) {
       case 'setRouting':
-        return this.route(action.routing, release, spec, seen, log);
+        return this.route(action.routing, seen, log);
       case 'removeFinalizer':
         await this.removeFinalizer(release);
         return null;
@@ -306,160 +422,33 @@ export class Reconciler {
       case 'scaleCanary':
       case 'revertTarget':
       case 'deletePrimary':
-        return seen?.managed ? this.manage(action, release, seen, seen.managed, log) : null;
+        return seen?.managed
+          ? carryOutManaged(this.deps, action, release, seen, seen.managed, log, CONFLICT_RETRY_MS)
+          : null;
     }
   }
 
   private async route(
     routing: RoutingState,
-    release: KubeObject,
-    spec: CanaryReleaseSpec | undefined,
     seen: ReleaseObservation | undefined,
     log: Logger,
   ): Promise<number | null> {
-    const vs = seen?.virtualService;
-    if (!spec || !vs) return null;
-    const plan = planRoutingPatch(vs, spec.trafficRouting.istio, routing);
-    if (!plan.ok) {
-      log.error({ err: plan.error }, `cannot plan the routing: ${plan.error.message}`);
-      return CONFLICT_RETRY_MS * 30;
-    }
-    if (!plan.value.length) return null;
-    try {
-      await this.deps.kube.patch(
-        'VirtualService',
-        { namespace: vs.metadata.namespace ?? release.metadata.namespace ?? '', name: vs.metadata.name },
-        plan.value,
-      );
-      log.info({ routing }, 'patched the VirtualService');
-      return null;
-    } catch (err) {
-      if (err instanceof KubeError && err.code === 'Conflict') {
-        // someone edited the VirtualService since the cache saw it: re-read and re-plan, never overwrite
-        log.info({ err: err.message }, 'the VirtualService changed under us; planning again');
+    if (!seen?.routing) return null;
+    const outcome = await seen.routing.route(this.deps.kube, routing);
+    switch (outcome.kind) {
+      case 'unchanged':
+        return null;
+      case 'patched':
+        log.info({ routing }, `patched ${outcome.object}`);
+        return null;
+      case 'conflict':
+        // someone edited the routing since the cache saw it: re-read and re-plan, never overwrite
+        log.info({ err: outcome.message }, `${outcome.object} changed under us; planning again`);
         return CONFLICT_RETRY_MS;
-      }
-      throw err;
+      case 'unplannable':
+        log.error({ err: outcome.message }, `cannot plan the routing: ${outcome.message}`);
+        return CONFLICT_RETRY_MS * 30;
     }
-  }
-
-  /** Managed mode: carries out a workload action on what this reconcile saw. */
-  private async manage(
-    action: Exclude<Action, { type: 'setRouting' | 'event' | 'removeFinalizer' }>,
-    release: KubeObject,
-    seen: ReleaseObservation,
-    workloads: ManagedWorkloads,
-    log: Logger,
-  ): Promise<number | null> {
-    const { kube } = this.deps;
-    const { target, primary } = workloads;
-    const namespace = target.metadata.namespace ?? '';
-    const targetRef = { namespace, name: target.metadata.name };
-    try {
-      switch (action.type) {
-        case 'syncPrimary': {
-          // the Deployment moved on since `decide` looked: the next reconcile plans with the new one
-          if (seen.observations.canaryRevision !== action.revision) return CONFLICT_RETRY_MS;
-          // the copies first, so the primary's pods find them when they start
-          const { copied, writes } = workloads.configs;
-          for (const write of writes) {
-            if (write.op === 'create') await kube.create(write.kind, write.object);
-            else await kube.patch(write.kind, write.ref, write.ops);
-          }
-          if (writes.length) {
-            const names = writes.map((w) => (w.op === 'create' ? w.object.metadata.name : w.ref.name));
-            log.info(
-              { revision: action.revision, copies: names },
-              "wrote the primary's copies of its config",
-            );
-          }
-          if (!primary) {
-            const replicas = seen.observations.managed?.primaryReplicas ?? 1;
-            await kube.create(
-              'Deployment',
-              newPrimary(release, target, workloads.revisionKey, action.revision, replicas, copied),
-            );
-            log.info({ revision: action.revision, replicas }, `created ${primaryName(target.metadata.name)}`);
-          } else {
-            await kube.patch(
-              'Deployment',
-              { namespace, name: primary.metadata.name },
-              promotePatch(primary, target, workloads.revisionKey, action.revision, copied),
-            );
-            log.info({ revision: action.revision }, `copied the revision into ${primary.metadata.name}`);
-          }
-          return null;
-        }
-        case 'pointSubsets': {
-          const dr = workloads.destinationRule;
-          const ops = pointSubsetsPatch(dr, workloads.subsets);
-          if (!ops.length) return null;
-          await kube.patch('DestinationRule', { namespace, name: dr.metadata.name }, ops);
-          log.info({ subsets: workloads.subsets }, 'pointed the DestinationRule subsets');
-          return null;
-        }
-        case 'scaleCanary':
-          await kube.patch('Deployment', targetRef, scalePatch(action.replicas));
-          log.info({ replicas: action.replicas }, `scaled Deployment ${target.metadata.name}`);
-          return null;
-        case 'revertTarget': {
-          const template = primary && promotedTemplate(primary);
-          if (seen.observations.canaryRevision !== action.revision || template === undefined) return null;
-          await kube.patch('Deployment', targetRef, revertPatch(target, template));
-          log.info(
-            { revision: action.revision },
-            `reverted Deployment ${target.metadata.name}'s pod template`,
-          );
-          return null;
-        }
-        case 'deletePrimary': {
-          const name = release.metadata.name;
-          for (const ref of primaryAutoscalers(
-            kube.list('HorizontalPodAutoscaler', namespace),
-            name,
-            target.metadata.name,
-          )) {
-            await kube.delete('HorizontalPodAutoscaler', ref);
-          }
-          if (primary) await kube.delete('Deployment', { namespace, name: primary.metadata.name });
-          const kinds = this.deps.trackSecrets
-            ? (['ConfigMap', 'Secret'] as const)
-            : (['ConfigMap'] as const);
-          for (const kind of kinds) {
-            for (const ref of primaryConfigCopies(kube.list(kind, namespace), name))
-              await kube.delete(kind, ref);
-          }
-          log.info(`deleted ${primaryName(target.metadata.name)} and its copies of its config`);
-          return null;
-        }
-      }
-    } catch (err) {
-      if (err instanceof KubeError && err.code === 'Conflict') {
-        log.info({ err: err.message, action: action.type }, 'a workload changed under us; planning again');
-        return CONFLICT_RETRY_MS;
-      }
-      throw err;
-    }
-  }
-
-  /** Managed mode: the primary scales as the user's Deployment does, with an autoscaler of its own. */
-  private async mirrorAutoscaler(
-    release: KubeObject,
-    workloads: ManagedWorkloads,
-    log: Logger,
-  ): Promise<void> {
-    if (!workloads.primary) return;
-    const namespace = workloads.target.metadata.namespace ?? '';
-    const plan = planPrimaryAutoscaler(
-      this.deps.kube.list('HorizontalPodAutoscaler', namespace),
-      release.metadata.name,
-      workloads.target.metadata.name,
-    );
-    if (!plan) return;
-    if (plan.op === 'create') await this.deps.kube.create('HorizontalPodAutoscaler', plan.object);
-    else if (plan.op === 'patch') await this.deps.kube.patch('HorizontalPodAutoscaler', plan.ref, plan.ops);
-    else await this.deps.kube.delete('HorizontalPodAutoscaler', plan.ref);
-    log.info({ op: plan.op }, 'mirrored the autoscaler onto the primary');
   }
 
   private async addFinalizer(release: KubeObject): Promise<KubeObject> {

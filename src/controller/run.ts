@@ -1,6 +1,8 @@
 import { connectKube, loadKubeConfig } from '../kube/client.js';
 import { watchedKinds } from '../kube/resources.js';
+import { ROUTERS } from '../routers/registry.js';
 import { MetricsRouter } from '../metrics/registry.js';
+import { DEFAULT_WINDOW_GRANULARITY_MS } from '../metrics/prometheus-provider.js';
 import { createLogger } from '../telemetry/logger.js';
 import { ControllerMetrics } from '../telemetry/metrics.js';
 import { startTelemetryServer } from '../telemetry/server.js';
@@ -8,10 +10,14 @@ import type { ControllerConfig } from './config.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import { MeasureBatcher } from './measure-batcher.js';
+import { owns, shardInfo, UNSHARDED } from './shard.js';
 import { Reconciler } from './reconciler.js';
 import { NotificationMetrics } from '../notify/metrics.js';
 import { apiSecretReader } from '../notify/secrets.js';
 import { Notifications } from '../notify/service.js';
+import { HookMetrics } from '../hooks/metrics.js';
+import { apiSecretData } from '../hooks/secrets.js';
+import { HookRunner } from './hooks.js';
 
 /** A pod gets SIGKILL 30 s after SIGTERM by default: finish before that. */
 export const SHUTDOWN_BUDGET_MS = 25_000;
@@ -31,7 +37,9 @@ export async function runController(config: ControllerConfig): Promise<number> {
     kubeConfig,
     namespaces: config.namespaces,
     logger,
-    kinds: watchedKinds(config),
+    // managedFields then tell which shard wrote a release's status
+    ...(config.shard === UNSHARDED ? {} : { fieldManager: `canaria-shard-${config.shard.id}` }),
+    kinds: watchedKinds({ ...config, routerKinds: config.routers.flatMap((key) => ROUTERS[key].kinds) }),
     onRequest: (call) => {
       metrics.kubeRequest(call);
     },
@@ -63,7 +71,15 @@ export async function runController(config: ControllerConfig): Promise<number> {
     metrics,
     trackSecrets: config.trackSecrets,
     managedMode: config.managedMode,
+    routers: config.routers,
+    queryGranuleMs: queryGranuleMs(config),
     notifications,
+    hooks: new HookRunner({
+      kube,
+      logger: logger.child({ component: 'hooks' }),
+      readSecret: apiSecretData(kubeConfig),
+      metrics: new HookMetrics(metrics.registry),
+    }),
   });
   const controller = new Controller({
     kube,
@@ -72,7 +88,9 @@ export async function runController(config: ControllerConfig): Promise<number> {
     metrics,
     concurrency: config.concurrency,
     resyncSchedule: config.resync,
+    ...(config.shard === UNSHARDED ? {} : { owns: (release) => owns(config.shard, release) }),
   });
+  shardInfo(metrics.registry, config.shard);
   const server = await startTelemetryServer({
     port: config.metricsPort,
     metrics,
@@ -84,7 +102,10 @@ export async function runController(config: ControllerConfig): Promise<number> {
       namespaces: config.namespaces.length ? config.namespaces : 'all',
       metricsProviders: Object.fromEntries(config.metricsProviders.map((p) => [p.name, p.settings.address])),
       leaderElection: config.leaderElection.enabled,
+      shard: config.shard.id,
+      lease: config.leaderElection.name,
       managedMode: config.managedMode,
+      routers: config.routers,
       metricsPort: server.port,
       notificationSinks: config.notificationSinks.map((s) => `${s.name} (${s.type}, ${s.severity})`),
     },
@@ -148,3 +169,17 @@ export async function runController(config: ControllerConfig): Promise<number> {
   }
   return finished;
 }
+
+/**
+ * Windows end on minute boundaries (each release's interval, when shorter), or finer when a metrics
+ * provider rounds its windows finer. As the next analysis is due one interval after the last one's
+ * end, the releases of a namespace then analyse at one shared time and share one query per metric
+ * type; only the first analysis of a step may measure up to one granule less than its interval.
+ */
+function queryGranuleMs(config: ControllerConfig): number {
+  const finest = Math.min(
+    ...config.metricsProviders.map((p) => p.settings.windowGranularityMs ?? DEFAULT_WINDOW_GRANULARITY_MS),
+  );
+  return Math.min(QUERY_GRANULE_MS, finest);
+}
+const QUERY_GRANULE_MS = 60_000;

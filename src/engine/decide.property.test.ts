@@ -143,7 +143,7 @@ interface Run {
 function simulate(initial: CanaryReleaseSpec, ticks: Tick[]): Run {
   let spec = initial;
   let status: CanaryReleaseStatus | undefined;
-  const total = spec.trafficRouting.istio.weightTotal;
+  const total = spec.trafficRouting.istio!.weightTotal;
   let actual: ObservedRouting = { stableWeight: total, canaryWeight: 0, total, match: false };
   let now = new Date('2026-11-21T10:00:00Z');
   let revision = 1;
@@ -198,7 +198,7 @@ describe('decide: properties over random specs and observation sequences', () =>
   it('every routing it asks for has weights within bounds that add up to the route total', () => {
     fc.assert(
       fc.property(specArb(), fc.array(everything, { maxLength: 60 }), (spec, ticks) => {
-        const total = spec.trafficRouting.istio.weightTotal;
+        const total = spec.trafficRouting.istio!.weightTotal;
         for (const { decision } of simulate(spec, ticks).decisions) {
           for (const a of decision.actions) {
             if (a.type !== 'setRouting') continue;

@@ -9,6 +9,7 @@ import {
   routingOf,
 } from '../../test/builders/release.js';
 import { World } from '../../test/builders/world.js';
+import { emptyCatalog, resolveMetrics } from '../analysis/resolve.js';
 import { analysisWindow, decide } from './decide.js';
 import type { Action } from './types.js';
 
@@ -504,6 +505,32 @@ describe('decide: analysis', () => {
       end: new Date(start + 60_000),
       since: {},
     });
+  });
+});
+
+describe('decide: the analysis cadence', () => {
+  it('is due one interval after the data last measured ended, not after the reconcile that measured it', () => {
+    const spec = aSpec({
+      analysis: errorRatioAnalysis(),
+      strategy: { steps: [{ setWeight: 10 }, { analysis: { duration: '10m' } }, { setWeight: 50 }] },
+    });
+    const world = new World(spec, healthy);
+    world.run((s) => s.windowStartedAt !== undefined && s.currentStepIndex === 1);
+    const status = world.status as CanaryReleaseStatus;
+    const start = Date.parse(status.windowStartedAt ?? '');
+    // measured at a time releases share (a granule's end), by a reconcile that ran 700 ms after it
+    const shared = new Date(start + 60_000);
+    const { metrics } = resolveMetrics(spec.analysis, emptyCatalog());
+    const obs = observations({
+      actualRouting: world.actual,
+      analysis: { metrics, measurements: healthy(), end: shared },
+    });
+    const d = decide(spec, status, obs, new Date(start + 60_700));
+    expect(d.status.lastAnalysis?.windowEnd).toBe(shared.toISOString());
+    // without the 700 ms of this reconcile: the next round keeps the shared time and its queries
+    expect(d.requeueAfterMs).toBe(59_300);
+    expect(analysisWindow(spec, d.status, new Date(start + 119_999))).toBeNull();
+    expect(analysisWindow(spec, d.status, new Date(start + 120_000))).not.toBeNull();
   });
 });
 

@@ -9,6 +9,7 @@ import type {
   VerdictKind,
 } from '../api/canary-release.js';
 import { formatDuration, parseDuration } from '../api/duration.js';
+import { routingSides } from '../api/routing.js';
 import { describeIssues, type ValidationIssue } from '../api/validation.js';
 import { aggregate, effectOf } from '../analysis/aggregate.js';
 import { judgeMetric } from '../analysis/judges.js';
@@ -19,6 +20,8 @@ import { fullCanaryRouting, routingForStep, stableRouting, stepKind, unitsToPerc
 import { Draft, IDLE_RECHECK_MS, ms, StatusDraft } from './draft.js';
 import { initialize, noteSecrets, promoteManaged, scaleCanaryUp, settleManaged } from './managed.js';
 import type { Decision, Observations } from './types.js';
+import type { HookCall } from '../api/webhooks.js';
+import { describeCall, exposureGates, noteHookCalls, passGate } from './hooks.js';
 
 export { DECISION_HISTORY, IDLE_RECHECK_MS, ROUTING_RECHECK_MS } from './draft.js';
 const NOT_MEASURED: Measurement = {
@@ -43,6 +46,7 @@ export function analysisWindow(
 ): { start: Date; end: Date; since: Record<string, Date> } | null {
   if (!status || !analysisConfigured(spec) || !spec.analysis) return null;
   if (status.phase !== 'Progressing' && status.phase !== 'Paused') return null;
+  if (gatedBeforeTraffic(status)) return null;
   const start = ms(status.windowStartedAt);
   if (start === undefined) return null;
   if (now.getTime() < nextAnalysisAt(spec, status, start)) return null;
@@ -50,6 +54,17 @@ export function analysisWindow(
     Object.entries(incrementStarts(status, start)).map(([metric, at]) => [metric, new Date(at)]),
   );
   return { start: new Date(start), end: now, since };
+}
+
+/** Waiting at a gate before the canary has any traffic: there is nothing to analyse yet. */
+function gatedBeforeTraffic(status: CanaryReleaseStatus): boolean {
+  const r = status.routing;
+  return (
+    status.hooks?.waiting !== undefined &&
+    (r?.canaryWeight ?? 0) === 0 &&
+    r?.match === undefined &&
+    (r?.mirrorPercent ?? 0) === 0
+  );
 }
 
 /** Per metric judged over increments: where its next increment starts (never before this split). */
@@ -72,7 +87,11 @@ export function requiredEvidence(steps: readonly Step[], index: number): number 
 
 function nextAnalysisAt(spec: CanaryReleaseSpec, status: CanaryReleaseStatus, windowStart: number): number {
   const interval = parseDuration(spec.analysis?.interval ?? '1m') ?? 60_000;
-  return Math.max(windowStart + interval, (ms(status.lastAnalysis?.time) ?? 0) + interval);
+  // one interval after the data measured last ended, not after the reconcile that measured it: the
+  // cadence does not drift by each reconcile's delay, and releases measured at one shared time stay
+  // together, so the next round shares its queries again
+  const last = status.lastAnalysis;
+  return Math.max(windowStart + interval, (ms(last?.windowEnd ?? last?.time) ?? 0) + interval);
 }
 
 /**
@@ -99,6 +118,7 @@ export function decide(
     d.condition('ConfigValid', 'True', 'Valid', 'the configuration is valid');
   };
   if (d.status.phase === 'Failed') delete d.status.phase;
+  noteHookCalls(d);
 
   const managed = obs.managed;
   if (managed) noteSecrets(d, managed);
@@ -241,14 +261,15 @@ function untrustedStart(d: Draft): ValidationIssue | undefined {
   if (obs.managed || !actual || actual.stableWeight === actual.total) return undefined;
   const trusted = status.stableRevision;
   if (trusted !== undefined ? obs.stableRevision === trusted : actual.stableWeight > 0) return undefined;
-  const istio = d.spec.trafficRouting.istio;
-  const serving = `${unitsToPercent(actual.canaryWeight, actual.total)}% of traffic is on canarySubset ${istio.canarySubset}`;
+  const sides = routingSides(d.spec);
+  const { stable, canary } = sides;
+  const serving = `${unitsToPercent(actual.canaryWeight, actual.total)}% of traffic is on ${canary.field} ${canary.name}`;
   return {
-    path: 'spec.trafficRouting.istio.stableSubset',
+    path: `${sides.path}.${stable.field}`,
     message:
       trusted !== undefined
-        ? `stableSubset ${istio.stableSubset} does not run revision ${trusted}, which was last promoted, and ${serving}; a rollout would move that traffic to an unanalysed revision. Roll out from the version that serves: set stableSubset to its subset and canarySubset to the new version's`
-        : `${serving} and none on stableSubset ${istio.stableSubset}; if ${istio.canarySubset} is your stable version, set stableSubset: ${istio.canarySubset} and canarySubset to the new version's subset`,
+        ? `${stable.field} ${stable.name} does not run revision ${trusted}, which was last promoted, and ${serving}; a rollout would move that traffic to an unanalysed revision. Roll out from the version that serves: set ${stable.field} to its ${sides.side} and ${canary.field} to the new version's`
+        : `${serving} and none on ${stable.field} ${stable.name}; if ${canary.name} is your stable version, set ${stable.field}: ${canary.name} and ${canary.field} to the new version's ${sides.side}`,
   };
 }
 
@@ -266,6 +287,8 @@ function startRollout(d: Draft, action: DecisionAction, reason: string, message:
   delete status.analysisHoldingSince;
   // a new rollout is a new experiment: the sequential tests start from nothing
   delete status.sequential;
+  // gates passed and hooks told belong to the rollout before
+  delete status.hooks;
   setPaused(d, undefined);
   // forget the previous split even if it looked the same: this revision has its own window
   delete status.routing;
@@ -327,6 +350,33 @@ function handleRequest(d: Draft): boolean {
       d.status.phase = 'Progressing';
       advance(d, 'Promote', 'UserPromoted', `step ${d.stepIndex + 1} skipped by request ${request.id}`);
       return true;
+    case 'Approve': {
+      if (phase !== 'Progressing' && phase !== 'Paused')
+        return ignore(`no gate to approve while ${phase ?? 'new'}`);
+      const waiting = d.status.hooks?.waiting;
+      if (waiting) {
+        const hooks = (d.status.hooks ??= {});
+        hooks.passed = [...(hooks.passed ?? []), waiting.key];
+        hooks.approved = [...(hooks.approved ?? []), waiting.key];
+        delete hooks.waiting;
+        d.status.phase = 'Progressing';
+        d.record(
+          'Resume',
+          'UserApproved',
+          `${waiting.type} gate at step ${d.stepIndex + 1} opened by request ${request.id}; going on`,
+        );
+        d.wake(0);
+        return true;
+      }
+      if (pausedBy(d) === 'WaitingForPromote') {
+        d.status.phase = 'Progressing';
+        advance(d, 'Advance', 'UserApproved', `step ${d.stepIndex + 1} approved by request ${request.id}`);
+        return true;
+      }
+      return ignore(
+        'the release waits at no gate (no confirm or pre-rollout hook, no pause without duration)',
+      );
+    }
     case 'PromoteFull':
       if (phase !== 'Progressing' && phase !== 'Paused')
         return ignore(`nothing to promote while ${phase ?? 'new'}`);
@@ -345,7 +395,11 @@ function handleRequest(d: Draft): boolean {
 function advance(d: Draft, action: DecisionAction, reason: string, message: string): void {
   const { status } = d;
   const evidence = status.lastAnalysis
-    ? { verdict: status.lastAnalysis.verdict, metrics: status.lastAnalysis.metrics }
+    ? {
+        verdict: status.lastAnalysis.verdict,
+        metrics: status.lastAnalysis.metrics,
+        ...(status.lastAnalysis.hooks ? { hooks: status.lastAnalysis.hooks } : {}),
+      }
     : undefined;
   status.currentStepIndex = d.stepIndex + 1;
   status.stepStartedAt = d.nowIso;
@@ -386,20 +440,26 @@ export function describeStep(step: Step | undefined): string {
   }
 }
 
-function rollback(d: Draft, reason: string, message: string, evidence?: AnalysisRecord): void {
+function rollback(
+  d: Draft,
+  reason: string,
+  message: string,
+  evidence?: AnalysisRecord,
+  hooks?: HookCall[],
+): void {
   d.status.phase = 'RolledBack';
   delete d.status.holdingSince;
+  if (d.status.hooks) delete d.status.hooks.waiting;
   d.ensureRouting(stableRouting(d.total));
-  d.record(
-    'Rollback',
-    reason,
-    message,
-    evidence ? { verdict: evidence.verdict, metrics: evidence.metrics } : undefined,
-  );
+  const calls = hooks ?? evidence?.hooks;
+  d.record('Rollback', reason, message, {
+    ...(evidence ? { verdict: evidence.verdict, metrics: evidence.metrics } : {}),
+    ...(calls ? { hooks: calls } : {}),
+  });
   d.condition('Progressing', 'False', reason, message);
 }
 
-/** After a rollback, make sure the stable routing took effect once; then leave the VirtualService alone. */
+/** After a rollback, make sure the stable routing took effect once; then leave the routing alone. */
 function settle(d: Draft, routing: RoutingState): void {
   if (d.status.windowStartedAt === undefined) d.ensureRouting(routing);
 }
@@ -426,13 +486,16 @@ function analyse(d: Draft): AnalysisResult {
   const { spec, status, obs } = d;
   if (!spec.analysis || !analysisConfigured(spec)) return 'continue';
   const windowStart = ms(status.windowStartedAt);
-  if (windowStart === undefined) return 'continue';
+  if (windowStart === undefined || gatedBeforeTraffic(status)) return 'continue';
   const dueAt = nextAnalysisAt(spec, status, windowStart);
   if (d.now.getTime() < dueAt || !obs.analysis) {
     d.wakeAtTime(dueAt);
     return pausedBy(d) === 'HoldDeadlineExceeded' ? 'paused' : 'continue';
   }
   const { metrics, measurements } = obs.analysis;
+  // increments are contiguous: the next one starts where this one's data ended
+  const measuredUntil = obs.analysis.end?.toISOString() ?? d.nowIso;
+  const measuredEnd = obs.analysis.end ?? d.now;
   const required = requiredEvidence(d.steps, d.stepIndex);
   const since = incrementStarts(status, windowStart);
   const memory = { ...(status.sequential ?? {}) };
@@ -441,24 +504,33 @@ function analyse(d: Draft): AnalysisResult {
     const verdict = judgeMetric(m, measurements.get(m.name) ?? NOT_MEASURED, {
       memory: memory[m.name],
       required,
-      windowMs: d.now.getTime() - start,
+      windowMs: measuredEnd.getTime() - start,
     });
-    if (verdict.memory) memory[m.name] = { ...verdict.memory, until: d.nowIso };
+    if (verdict.memory) memory[m.name] = { ...verdict.memory, until: measuredUntil };
     return verdict;
   });
   if (Object.keys(memory).length) status.sequential = memory;
-  const outcome = aggregate(verdicts, spec.analysis);
+  const rolloutCalls = (status.hooks?.calls ?? []).filter(
+    (c) => c.type === 'rollout' && obs.hooks?.some((o) => o.name === c.name),
+  );
+  const outcome = withRolloutHooks(aggregate(verdicts, spec.analysis), rolloutCalls);
   const record: AnalysisRecord = {
     time: d.nowIso,
     windowStart: new Date(windowStart).toISOString(),
+    windowEnd: measuredUntil,
     verdict: outcome.verdict,
     summary: outcome.summary,
     metrics: verdicts.map((v) => v.evidence),
+    ...(rolloutCalls.length ? { hooks: rolloutCalls } : {}),
   };
   status.lastAnalysis = record;
-  d.wake(parseDuration(spec.analysis.interval) ?? 60_000);
+  d.wakeAtTime(nextAnalysisAt(spec, status, windowStart));
   const window = formatDuration(d.now.getTime() - windowStart);
-  const evidence = { verdict: outcome.verdict, metrics: record.metrics };
+  const evidence = {
+    verdict: outcome.verdict,
+    metrics: record.metrics,
+    ...(rolloutCalls.length ? { hooks: rolloutCalls } : {}),
+  };
 
   // a hold without new evidence (no answer, no requests) has a deadline; any evidence ends it
   const evidenceless =
@@ -529,6 +601,17 @@ function analyse(d: Draft): AnalysisResult {
     evidence,
   );
   return 'continue';
+}
+
+/** A rollout hook that failed fails the analysis it ran with, whatever the metrics said. */
+function withRolloutHooks<T extends { verdict: VerdictKind; effect: string; summary: string }>(
+  outcome: T,
+  calls: readonly HookCall[],
+): T {
+  const failed = calls.filter((c) => !c.ok);
+  if (!failed.length) return outcome;
+  const hooks = failed.map((c) => `rollout hook ${c.name} failed: ${describeCall(c)}`).join('; ');
+  return { ...outcome, verdict: 'Fail', effect: 'fail', summary: `${hooks}; metrics: ${outcome.summary}` };
 }
 
 /**
@@ -619,11 +702,18 @@ function progress(d: Draft): void {
   }
 
   const step = d.steps[d.stepIndex];
-  if (!d.ensureRouting(routingForStep(d.steps, d.stepIndex, d.total))) {
+  const target = routingForStep(d.steps, d.stepIndex, d.total);
+  const rollbackFor = (reason: string, message: string, calls: HookCall[]) => {
+    rollback(d, reason, message, undefined, calls);
+  };
+  for (const [type, key] of exposureGates(d, target)) {
+    if (!passGate(d, type, key, rollbackFor)) return;
+  }
+  if (!d.ensureRouting(target)) {
     holdForProgress(
       d,
       'RoutingNotApplied',
-      `waiting for the VirtualService to show ${status.canaryWeight ?? 0}%`,
+      `waiting for ${routingSides(d.spec).shownBy} to show ${status.canaryWeight ?? 0}%`,
     );
     return;
   }
@@ -659,6 +749,12 @@ function progress(d: Draft): void {
   const last = status.lastAnalysis;
   if (last && spec.analysis && effectOf(last.verdict, spec.analysis) !== 'pass') {
     // the analysis already recorded why; the next one decides
+    return;
+  }
+  if (
+    d.stepIndex >= d.steps.length - 1 &&
+    !passGate(d, 'confirm-promotion', 'confirm-promotion', rollbackFor)
+  ) {
     return;
   }
   const reason = last ? 'AnalysisPassed' : 'StepComplete';

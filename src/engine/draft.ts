@@ -8,12 +8,14 @@ import type {
   RoutingState,
   Step,
 } from '../api/canary-release.js';
+import type { HookCall } from '../api/webhooks.js';
+import { routingSides } from '../api/routing.js';
 import { expandSteps, sameRouting, stepLabel, unitsToPercent } from './steps.js';
 import type { Action, Decision, Observations } from './types.js';
 
 /** Decisions kept in status: enough to explain the last few minutes of a rollout. */
 export const DECISION_HISTORY = 20;
-/** How soon to look again while waiting for the VirtualService to show what was patched. */
+/** How soon to look again while waiting for the routing to show what was patched. */
 export const ROUTING_RECHECK_MS = 5_000;
 /** How soon to look again while waiting for a workload to appear or a window to open. */
 export const IDLE_RECHECK_MS = 30_000;
@@ -63,7 +65,7 @@ export class StatusDraft {
     action: DecisionAction,
     reason: string,
     message: string,
-    evidence?: { verdict: DecisionRecord['verdict']; metrics: MetricEvidence[] },
+    evidence?: { verdict?: DecisionRecord['verdict']; metrics?: MetricEvidence[]; hooks?: HookCall[] },
     options: { warning?: boolean } = {},
   ): void {
     const record: DecisionRecord = {
@@ -74,7 +76,8 @@ export class StatusDraft {
       step: this.stepIndex,
       canaryWeight: this.status.canaryWeight ?? 0,
       ...(evidence?.verdict ? { verdict: evidence.verdict } : {}),
-      ...(evidence?.metrics.length ? { metrics: evidence.metrics } : {}),
+      ...(evidence?.metrics?.length ? { metrics: evidence.metrics } : {}),
+      ...(evidence?.hooks?.length ? { hooks: evidence.hooks } : {}),
     };
     const decisions = this.status.decisions ?? [];
     const last = decisions.at(-1);
@@ -130,10 +133,10 @@ export class Draft extends StatusDraft {
   ) {
     super(current, now);
     this.steps = expandSteps(spec.strategy);
-    this.total = spec.trafficRouting.istio.weightTotal;
+    this.total = routingSides(spec).weightTotal;
   }
 
-  /** Asks for `routing`; true once the VirtualService shows it. */
+  /** Asks for `routing`; true once the routing shows it. */
   ensureRouting(routing: RoutingState): boolean {
     if (!sameRouting(this.status.routing, routing)) {
       this.status.routing = routing;

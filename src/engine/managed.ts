@@ -1,6 +1,7 @@
 import type { CanaryReleaseSpec, CanaryReleaseStatus } from '../api/canary-release.js';
 import { formatDuration, parseDuration } from '../api/duration.js';
-import { primaryName } from '../managed/labels.js';
+import { primaryName } from '../api/names.js';
+import { routingSides } from '../api/routing.js';
 import { Draft, ms, ROUTING_RECHECK_MS } from './draft.js';
 import { rolloutSpecHash } from './spec-hash.js';
 import { fullCanaryRouting, stableRouting } from './steps.js';
@@ -47,19 +48,19 @@ export function initialize(d: Draft, m: ManagedObservations): boolean {
     return true;
   }
   if (!m.subsetsPointed) {
-    // also mid-rollout: a DestinationRule re-applied by GitOps would send the weights to the wrong pods
+    // also mid-rollout: routing objects re-applied by GitOps would send the weights to the wrong pods
     d.actions.push({ type: 'pointSubsets' });
     d.wake(ROUTING_RECHECK_MS);
     if (initializing) {
       status.phase = 'Initializing';
-      status.message = `pointing the DestinationRule's subsets at ${primary} and the canary`;
+      status.message = `pointing ${routingSides(d.spec).selectedBy} at ${primary} and the canary`;
       return true;
     }
   }
   if (!initializing) return false;
   if (!d.ensureRouting(stableRouting(d.total))) {
     status.phase = 'Initializing';
-    status.message = `waiting for the VirtualService to send all traffic to ${primary}`;
+    status.message = `waiting for ${routingSides(d.spec).shownBy} to send all traffic to ${primary}`;
     return true;
   }
   status.phase = 'Succeeded';
@@ -224,7 +225,7 @@ export function decideDeletion(
   }
   if (!obs.canaryReady) return hold(`waiting for Deployment ${target} to be ready`);
   if (!d.ensureRouting(fullCanaryRouting(d.total))) {
-    return hold(`waiting for the VirtualService to send all traffic to Deployment ${target}`);
+    return hold(`waiting for ${routingSides(spec).shownBy} to send all traffic to Deployment ${target}`);
   }
   const cleanup = spec.managed?.cleanupOnDelete ?? false;
   if (cleanup) d.actions.push({ type: 'deletePrimary' });

@@ -1,4 +1,5 @@
 import type { CanaryReleaseSpec, RoutingState, Step, StepKind } from '../api/canary-release.js';
+import { percentToUnits, unitsToPercent } from '../api/routing.js';
 
 /**
  * The steps a rollout walks through. The shorthand `stepWeight/maxWeight/interval` becomes
@@ -40,9 +41,7 @@ export function stepKind(step: Step): StepKind {
   return 'mirror';
 }
 
-export const percentToUnits = (percent: number, total: number): number => Math.round((percent * total) / 100);
-export const unitsToPercent = (units: number, total: number): number =>
-  total > 0 ? Math.round((units * 100 * 10_000) / total) / 10_000 : 0;
+export { percentToUnits, unitsToPercent };
 
 /** All traffic on the stable revision: where a rollout starts and a rollback ends. */
 export function stableRouting(total: number): RoutingState {

@@ -1,16 +1,10 @@
 import type { CanaryReleaseStatus, RoutingState } from '../api/canary-release.js';
+import type { ObservedRouting } from '../api/routing.js';
 import type { ValidationIssue } from '../api/validation.js';
+import type { HookCall } from '../api/webhooks.js';
 import type { Measurement, ResolvedMetric } from '../analysis/types.js';
 
-/** What the VirtualService says right now, read back by the traffic router. */
-export interface ObservedRouting {
-  stableWeight: number;
-  canaryWeight: number;
-  total: number;
-  /** Whether canaria's A/B match route is present. */
-  match: boolean;
-  mirrorPercent?: number;
-}
+export type { ObservedRouting };
 
 /** Everything the edges saw for one release, gathered before `decide` runs. */
 export interface Observations {
@@ -20,7 +14,7 @@ export interface Observations {
   stableRevision?: string;
   /** The canary's pods are available. */
   canaryReady: boolean;
-  /** Undefined when the VirtualService could not be read. */
+  /** Undefined when the routing could not be read. */
   actualRouting?: ObservedRouting;
   /** Configuration problems found against the cluster: unknown template, missing subset, ... */
   configIssues: readonly ValidationIssue[];
@@ -30,7 +24,14 @@ export interface Observations {
   analysis?: {
     metrics: readonly ResolvedMetric[];
     measurements: ReadonlyMap<string, Measurement>;
+    /**
+     * Where the measured window ended, when not at the decision's `now`: the controller ends windows
+     * on a shared granule so that releases share queries. The next increment starts here.
+     */
+    end?: Date;
   };
+  /** The answers of the hooks `hooksDue` named, called just before this decision. */
+  hooks?: readonly HookCall[];
 }
 
 export interface ManagedObservations {
@@ -42,7 +43,7 @@ export interface ManagedObservations {
   primaryReplicas: number;
   /** Replicas the user's Deployment asks for right now. */
   canaryReplicas: number;
-  /** The DestinationRule's subsets select the primary's pods and the canary's pods. */
+  /** The router's stable side selects the primary's pods and its canary side the canary's pods. */
   subsetsPointed: boolean;
   /** The user's pod template differs from the one last promoted (a revision of ConfigMaps alone does not). */
   templateRevertible: boolean;
@@ -51,13 +52,13 @@ export interface ManagedObservations {
 }
 
 export type Action =
-  /** Bring the VirtualService's managed routes to this state (idempotent). */
+  /** Bring the router's managed routes to this state (idempotent). */
   | { type: 'setRouting'; routing: RoutingState }
   /** A Kubernetes Event; one per decision. */
   | { type: 'event'; severity: 'Normal' | 'Warning'; reason: string; message: string }
   /** Managed mode: make the primary run the user's template of `revision` (creating it the first time). */
   | { type: 'syncPrimary'; revision: string }
-  /** Managed mode: point the DestinationRule's stable subset at the primary, the canary subset at the canary. */
+  /** Managed mode: point the router's stable side at the primary's pods, its canary side at the canary's. */
   | { type: 'pointSubsets' }
   /** Managed mode: scale the user's Deployment, which runs the canary. */
   | { type: 'scaleCanary'; replicas: number }

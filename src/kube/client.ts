@@ -188,10 +188,10 @@ class ApiServerKube implements KubeClient {
 
   private notify(kind: Kind, object: KubeObject, change: Change): void {
     if (this.handlers.size === 0) return;
-    const copy = structuredClone(object);
+    // the cache's own frozen object: handlers read it, none may change it
     for (const handler of this.handlers) {
       try {
-        handler(kind, copy, change);
+        handler(kind, object, change);
       } catch (error) {
         this.log.error({ err: error, kind, object: objectKey(object), change }, 'watch handler failed');
       }
@@ -205,8 +205,8 @@ class ApiServerKube implements KubeClient {
 
   get(kind: Kind, ref: Ref): KubeObject | undefined {
     const key = KINDS[kind].namespaced ? refKey(ref) : ref.name;
-    const found = this.informerFor(kind, ref.namespace)?.get(key);
-    return found && structuredClone(found);
+    // read-only: the cache's frozen object, not a copy
+    return this.informerFor(kind, ref.namespace)?.get(key);
   }
 
   list(kind: Kind, namespace?: string): KubeObject[] {
@@ -216,10 +216,8 @@ class ApiServerKube implements KubeClient {
             .filter(([key]) => key.startsWith(`${kind}/`))
             .map(([, informer]) => informer)
         : [this.informerFor(kind, namespace)];
-    return informers
-      .flatMap((informer) => informer?.list() ?? [])
-      .filter((object) => namespace === undefined || object.metadata.namespace === namespace)
-      .map((object) => structuredClone(object));
+    const inNamespace = KINDS[kind].namespaced ? namespace : undefined;
+    return informers.flatMap((informer) => informer?.list(inNamespace) ?? []);
   }
 
   async patch(kind: Kind, ref: Ref, ops: readonly JsonPatchOperation[]): Promise<KubeObject> {

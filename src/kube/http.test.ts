@@ -60,3 +60,20 @@ describe('KubeHttp observer', () => {
     for (const { seconds } of told) expect(seconds).toBeGreaterThan(0);
   });
 });
+
+describe('KubeHttp connections', () => {
+  it('keeps one connection alive across calls instead of a new one (and TLS handshake) per call', async () => {
+    let connections = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"kind":"Deployment"}');
+    });
+    server.on('connection', () => (connections += 1));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const api = new KubeHttp(kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), 5000);
+    for (let i = 0; i < 5; i++)
+      await api.request({ method: 'GET', path: '/apis/apps/v1/namespaces/shop/deployments/web' });
+    expect(connections).toBe(1);
+    api.stop();
+  });
+});

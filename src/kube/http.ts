@@ -1,6 +1,13 @@
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { createHash } from 'node:crypto';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { linkSignals, sharedAbortController } from '../lib/signals.js';
 import { KubeError, kubeErrorFromStatus, type KubeErrorCode } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -43,7 +50,9 @@ export interface WatchOptions {
  * shorter than the API server's one-minute bookmarks. Every call has a timeout; `stop()` cancels all.
  */
 export class KubeHttp {
-  private readonly stopping = new AbortController();
+  private readonly stopping = sharedAbortController();
+  /** The connection pool, and the TLS material it was made for. */
+  private pool: { key: string; agent: HttpAgent } | undefined;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -67,10 +76,9 @@ export class KubeHttp {
   }
 
   private async send<T>(call: KubeCall): Promise<T> {
-    // AbortSignal.timeout takes whole milliseconds only.
     const timeoutMs = Math.ceil(call.timeoutMs ?? this.defaultTimeoutMs);
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([timeout, this.stopping.signal, ...(call.signal ? [call.signal] : [])]);
+    const deadline = linkSignals([this.stopping.signal, call.signal], timeoutMs);
+    const signal = deadline.signal;
     const what = `${call.method} ${call.path}`;
     try {
       const response = await this.open(call, signal);
@@ -80,7 +88,7 @@ export class KubeHttp {
       return (text === '' ? undefined : JSON.parse(text)) as T;
     } catch (error) {
       if (error instanceof KubeError) throw error;
-      if (timeout.aborted)
+      if (deadline.timedOut)
         throw new KubeError('Timeout', `${what} timed out after ${timeoutMs} ms`, undefined, {
           cause: error,
         });
@@ -88,6 +96,8 @@ export class KubeHttp {
       if ((signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError')
         throw new KubeError('Timeout', `${what} ran out of time`, undefined, { cause: error });
       throw connectionError(what, error, signal);
+    } finally {
+      deadline.dispose();
     }
   }
 
@@ -103,7 +113,8 @@ export class KubeHttp {
   ): Promise<void> {
     const what = `watch ${path}`;
     const stalled = new AbortController();
-    const signal = AbortSignal.any([options.signal, stalled.signal, this.stopping.signal]);
+    const linked = linkSignals([options.signal, stalled.signal, this.stopping.signal]);
+    const signal = linked.signal;
     let timer: NodeJS.Timeout | undefined;
     let quietLimitMs = 0;
     const quietFor = (ms: number): void => {
@@ -153,12 +164,52 @@ export class KubeHttp {
       throw connectionError(what, error, signal);
     } finally {
       clearTimeout(timer);
+      linked.dispose();
     }
   }
 
   /** Cancels every call in flight and every later one. */
   stop(): void {
     this.stopping.abort();
+    this.pool?.agent.destroy();
+  }
+
+  /**
+   * One keep-alive agent for every call, made again only when the TLS material changes (a rotated
+   * client certificate or CA). client-node's applyToHTTPSOptions builds a new agent per call, and
+   * so a TLS handshake per request: a quarter of the controller's CPU at 2,000 releases, and as much
+   * again in the API server. A proxy's agent is client-node's own, as it built it.
+   */
+  private agentFor(options: RequestOptions, url: URL): HttpAgent | undefined {
+    if (this.kubeConfig.getCurrentCluster()?.proxyUrl) return options.agent as HttpAgent | undefined;
+    const hash = createHash('sha256').update(
+      JSON.stringify([url.protocol, url.host, options.rejectUnauthorized, options.servername]),
+    );
+    for (const part of [options.ca, options.cert, options.key, options.pfx, options.passphrase]) {
+      hash.update('\0');
+      if (typeof part === 'string' || Buffer.isBuffer(part)) hash.update(part);
+      else if (part !== undefined) hash.update(JSON.stringify(part));
+    }
+    const key = hash.digest('hex');
+    if (this.pool?.key === key) return this.pool.agent;
+    this.pool?.agent.destroy();
+    const agent =
+      url.protocol === 'http:'
+        ? new HttpAgent({ keepAlive: true })
+        : new HttpsAgent({
+            keepAlive: true,
+            ...(options.ca !== undefined ? { ca: options.ca } : {}),
+            ...(options.cert !== undefined ? { cert: options.cert } : {}),
+            ...(options.key !== undefined ? { key: options.key } : {}),
+            ...(options.pfx !== undefined ? { pfx: options.pfx } : {}),
+            ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+            ...(options.rejectUnauthorized !== undefined
+              ? { rejectUnauthorized: options.rejectUnauthorized }
+              : {}),
+            ...(options.servername !== undefined ? { servername: options.servername } : {}),
+          });
+    this.pool = { key, agent };
+    return agent;
   }
 
   private async open(call: KubeCall, signal: AbortSignal): Promise<IncomingMessage> {
@@ -174,6 +225,7 @@ export class KubeHttp {
       if (value !== undefined) url.searchParams.set(key, String(value));
     const options: RequestOptions = {};
     await this.kubeConfig.applyToHTTPSOptions(options);
+    const agent = this.agentFor(options, url);
     const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
     const headers: OutgoingHttpHeaders = {
       ...(options.headers as OutgoingHttpHeaders | undefined),
@@ -187,7 +239,7 @@ export class KubeHttp {
     };
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = send(url, { ...options, method: call.method, headers, signal }, resolve);
+      const req = send(url, { ...options, agent, method: call.method, headers, signal }, resolve);
       req.on('error', reject);
       req.end(payload);
     });

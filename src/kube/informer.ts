@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { deepFreeze } from '../lib/frozen.js';
+import { CacheIndex, trimForCache } from './cache-index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { KubeError, kubeErrorFromStatus } from './errors.js';
 import type { KubeHttp, WatchEvent } from './http.js';
@@ -50,7 +52,7 @@ const GONE = 'gone';
  * and gives up a watch that has been silent (not even a bookmark) for watchStallMs.
  */
 export class Informer {
-  private readonly items = new Map<string, KubeObject>();
+  private readonly items = new CacheIndex();
   private resourceVersion = '';
   private hasSynced = false;
   /** Failures in a row; reset by the first event a watch delivers. */
@@ -92,8 +94,9 @@ export class Informer {
     return this.items.get(key);
   }
 
-  list(): KubeObject[] {
-    return [...this.items.values()];
+  /** Read-only (frozen) objects, of one namespace or all. */
+  list(namespace?: string): KubeObject[] {
+    return this.items.list(namespace);
   }
 
   private get path(): string {
@@ -174,7 +177,7 @@ export class Informer {
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (next !== undefined);
 
-    for (const [key, old] of this.items) {
+    for (const [key, old] of [...this.items.entries()]) {
       if (!listed.has(key)) {
         this.items.delete(key);
         this.options.onChange(old, 'deleted');
@@ -182,10 +185,10 @@ export class Informer {
     }
     for (const [key, object] of listed) {
       const old = this.items.get(key);
-      this.items.set(key, object);
-      if (!old) this.options.onChange(object, 'added');
-      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion)
-        this.options.onChange(object, 'modified');
+      const kept = this.items.set(key, object);
+      if (!old) this.options.onChange(kept, 'added');
+      else if (old.metadata.resourceVersion !== kept.metadata.resourceVersion)
+        this.options.onChange(kept, 'modified');
     }
     this.resourceVersion = resourceVersion;
     this.log.debug({ objects: listed.size, resourceVersion }, 'listed');
@@ -253,12 +256,11 @@ export class Informer {
     const key = this.keyOf(normalized);
     if (event.type === 'DELETED') {
       this.items.delete(key);
-      this.options.onChange(normalized, 'deleted');
+      this.options.onChange(deepFreeze(trimForCache(normalized)), 'deleted');
       return;
     }
     const existed = this.items.has(key);
-    this.items.set(key, normalized);
-    this.options.onChange(normalized, existed ? 'modified' : 'added');
+    this.options.onChange(this.items.set(key, normalized), existed ? 'modified' : 'added');
   }
 
   private keyOf(object: KubeObject): string {

@@ -7,6 +7,7 @@ import {
   PatchTestFailed,
   type JsonPatchOperation,
 } from './json-patch.js';
+import { CacheIndex } from './cache-index.js';
 import { EventCorrelator } from './events.js';
 import type { KubeEvent, KubePort, StatusWriteOptions, WatchHandler } from './port.js';
 import { apiVersionOf, KINDS, refKey, refOf, type Kind, type KubeObject, type Ref } from './resources.js';
@@ -26,7 +27,7 @@ export interface StoredEvent {
  * resourceVersion and generation as the real one does and tells watchers after every change.
  */
 export class MemoryKube implements KubePort {
-  private readonly store = new Map<Kind, Map<string, KubeObject>>();
+  private readonly store = new Map<Kind, CacheIndex>();
   private readonly handlers = new Set<WatchHandler>();
   private revision = 0;
   /** Every recordEvent call, in order. */
@@ -41,10 +42,10 @@ export class MemoryKube implements KubePort {
   /** Stamps deletions; tests on a virtual clock set theirs. */
   clock: () => Date = () => new Date();
 
-  private bucket(kind: Kind): Map<string, KubeObject> {
+  private bucket(kind: Kind): CacheIndex {
     let bucket = this.store.get(kind);
     if (!bucket) {
-      bucket = new Map();
+      bucket = new CacheIndex();
       this.store.set(kind, bucket);
     }
     return bucket;
@@ -54,9 +55,9 @@ export class MemoryKube implements KubePort {
     return KINDS[kind].namespaced ? refKey(ref) : ref.name;
   }
 
+  /** Handlers get the stored object itself: frozen, as the real adapter's cache hands it out. */
   private notify(kind: Kind, object: KubeObject, change: 'added' | 'modified' | 'deleted'): void {
-    const copy = structuredClone(object);
-    for (const handler of this.handlers) handler(kind, copy, change);
+    for (const handler of this.handlers) handler(kind, object, change);
   }
 
   /** Creates or replaces an object, as `kubectl apply` would; bumps generation when the spec changes. */
@@ -81,9 +82,9 @@ export class MemoryKube implements KubePort {
       },
     };
     if (existing && object.status === undefined) stored.status = existing.status;
-    this.bucket(kind).set(this.key(kind, ref), stored);
-    this.notify(kind, stored, existing ? 'modified' : 'added');
-    return structuredClone(stored);
+    const kept = this.bucket(kind).set(this.key(kind, ref), stored);
+    this.notify(kind, kept, existing ? 'modified' : 'added');
+    return kept;
   }
 
   remove(kind: Kind, ref: Ref): void {
@@ -106,15 +107,14 @@ export class MemoryKube implements KubePort {
     }
   }
 
+  /** Read-only: the stored, frozen object. */
   get(kind: Kind, ref: Ref): KubeObject | undefined {
-    const found = this.bucket(kind).get(this.key(kind, ref));
-    return found && structuredClone(found);
+    return this.bucket(kind).get(this.key(kind, ref));
   }
 
+  /** Read-only, frozen objects; a namespace's from its index, not a scan of the kind. */
   list(kind: Kind, namespace?: string): KubeObject[] {
-    return [...this.bucket(kind).values()]
-      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
-      .map((o) => structuredClone(o));
+    return this.bucket(kind).list(KINDS[kind].namespaced ? namespace : undefined);
   }
 
   patch(kind: Kind, ref: Ref, ops: readonly JsonPatchOperation[]): Promise<KubeObject> {
@@ -139,11 +139,11 @@ export class MemoryKube implements KubePort {
     const finalizers = patched.metadata.finalizers as string[] | undefined;
     if (patched.metadata.deletionTimestamp !== undefined && !finalizers?.length) {
       this.remove(kind, ref);
-      return Promise.resolve(structuredClone(patched));
+      return Promise.resolve(patched);
     }
-    this.bucket(kind).set(this.key(kind, ref), patched);
-    this.notify(kind, patched, 'modified');
-    return Promise.resolve(structuredClone(patched));
+    const kept = this.bucket(kind).set(this.key(kind, ref), patched);
+    this.notify(kind, kept, 'modified');
+    return Promise.resolve(kept);
   }
 
   create(kind: Kind, object: KubeObject): Promise<KubeObject> {
@@ -165,8 +165,7 @@ export class MemoryKube implements KubePort {
         const marked = structuredClone(existing);
         marked.metadata.deletionTimestamp = this.clock().toISOString();
         marked.metadata.resourceVersion = String(++this.revision);
-        this.bucket(kind).set(this.key(kind, ref), marked);
-        this.notify(kind, marked, 'modified');
+        this.notify(kind, this.bucket(kind).set(this.key(kind, ref), marked), 'modified');
       }
     } else {
       this.remove(kind, ref);
@@ -200,8 +199,7 @@ export class MemoryKube implements KubePort {
       status: structuredClone(status),
       metadata: { ...existing.metadata, resourceVersion: String(++this.revision) },
     };
-    this.bucket('CanaryRelease').set(refKey(ref), updated);
-    this.notify('CanaryRelease', updated, 'modified');
+    this.notify('CanaryRelease', this.bucket('CanaryRelease').set(refKey(ref), updated), 'modified');
     return Promise.resolve(updated.metadata.resourceVersion ?? '');
   }
 

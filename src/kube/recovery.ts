@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { linkSignals } from '../lib/signals.js';
 
 /** How often a client whose caches are backing off asks the API server whether it is back. */
 export const PROBE_INTERVAL_MS = 1_000;
@@ -39,13 +40,15 @@ export class ServerRecovery {
       signal.addEventListener('abort', () => this.waiters.delete(wake), { once: true });
     });
     this.startProbing();
+    const linked = linkSignals([signal, timer.signal]);
     try {
-      await Promise.race([sleep(ms, undefined, { signal: AbortSignal.any([signal, timer.signal]) }), woken]);
+      await Promise.race([sleep(ms, undefined, { signal: linked.signal }), woken]);
     } catch (error) {
       if (signal.aborted) throw error;
       // the timer was cancelled by a wake-up
     } finally {
       timer.abort();
+      linked.dispose();
     }
   }
 

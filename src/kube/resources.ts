@@ -27,7 +27,11 @@ export const KINDS = {
     plural: 'destinationrules',
     namespaced: true,
   },
+  /** The Gateway API router: the user's route, whose rule's backendRefs canaria weighs. */
+  HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
   Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
+  /** The Gateway API router: the per-version Services, and managed mode's -primary and -canary. */
+  Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
   /** Managed mode: a pod template's ConfigMaps and Secrets are part of its revision. */
   ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
   Secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true },
@@ -40,16 +44,35 @@ export const KINDS = {
 } as const;
 export type Kind = keyof typeof KINDS;
 export const ALL_KINDS = Object.keys(KINDS) as Kind[];
-/** What the controller watches unless told to read Secrets too. */
-export const CONTROLLER_KINDS = ALL_KINDS.filter((kind) => kind !== 'Secret');
+/**
+ * What the traffic routers read. Each is watched only when a router that reads it is enabled: a
+ * cluster without Gateway API's CRDs has no httproutes to list, and the chart grants access only to
+ * what the enabled routers need.
+ */
+export const ROUTING_KINDS: readonly Kind[] = ['VirtualService', 'DestinationRule', 'HTTPRoute', 'Service'];
+/** The routers' kinds when none are named: Istio's. */
+const ISTIO_KINDS: readonly Kind[] = ['VirtualService', 'DestinationRule'];
 /** What only managed mode reads: without it the controller needs no access to them at all. */
 export const MANAGED_ONLY_KINDS: readonly Kind[] = ['ConfigMap', 'Secret', 'HorizontalPodAutoscaler'];
 
-/** The kinds the controller watches: Secrets only when they count, managed mode's only with it. */
-export function watchedKinds(options: { managedMode: boolean; trackSecrets: boolean }): Kind[] {
-  if (!options.managedMode) return ALL_KINDS.filter((kind) => !MANAGED_ONLY_KINDS.includes(kind));
-  return options.trackSecrets ? ALL_KINDS : CONTROLLER_KINDS;
+/**
+ * The kinds the controller watches: the enabled routers' (`routerKinds`, Istio's by default), Secrets
+ * only when they count, managed mode's only with it.
+ */
+export function watchedKinds(options: {
+  managedMode: boolean;
+  trackSecrets: boolean;
+  routerKinds?: readonly Kind[];
+}): Kind[] {
+  const routing = options.routerKinds ?? ISTIO_KINDS;
+  return ALL_KINDS.filter((kind) => {
+    if (ROUTING_KINDS.includes(kind)) return routing.includes(kind);
+    if (!options.managedMode && MANAGED_ONLY_KINDS.includes(kind)) return false;
+    return kind !== 'Secret' || options.trackSecrets;
+  });
 }
+/** What the controller watches with the defaults. */
+export const CONTROLLER_KINDS = watchedKinds({ managedMode: true, trackSecrets: false });
 
 export const apiVersionOf = (kind: Kind): string =>
   KINDS[kind].group ? `${KINDS[kind].group}/${KINDS[kind].version}` : KINDS[kind].version;

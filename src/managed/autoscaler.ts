@@ -1,6 +1,7 @@
 import { jsonEqual, type JsonPatchOperation } from '../kube/json-patch.js';
 import { refOf, type KubeObject, type Ref } from '../kube/resources.js';
-import { MANAGED_BY, ownedBy, primaryName, RELEASE_LABEL } from './labels.js';
+import { MANAGED_BY, ownedBy, RELEASE_LABEL } from './labels.js';
+import { primaryName } from '../api/names.js';
 
 interface Autoscaler extends KubeObject {
   spec?: { scaleTargetRef?: { kind?: string; name?: string }; [key: string]: unknown };

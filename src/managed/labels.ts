@@ -12,8 +12,6 @@ export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'canaria' } as const
 /** Holds a managed release until the user's Deployment has its traffic back. */
 export const FINALIZER = 'canaria.dev/restore-traffic';
 
-export const primaryName = (target: string): string => `${target}-primary`;
-
 /** RFC 6901: a key with '/' or '~' inside a JSON pointer. */
 export const pointerKey = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 

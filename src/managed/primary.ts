@@ -7,10 +7,10 @@ import {
   pointerKey,
   PRIMARY_LABEL,
   PROMOTED_TEMPLATE_ANNOTATION,
-  primaryName,
   RELEASE_LABEL,
   REVISION_ANNOTATION,
 } from './labels.js';
+import { primaryName } from '../api/names.js';
 import type { ConfigRef } from './revision.js';
 
 type Template = NonNullable<NonNullable<Deployment['spec']>['template']>;

@@ -1,5 +1,5 @@
 import type { RevisionLabel } from '../metrics/request-stats.js';
-import { fingerprint } from '../engine/spec-hash.js';
+import { fingerprint } from '../api/fingerprint.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 
 /** A ConfigMap or Secret a pod template reads, through a volume, envFrom or an env valueFrom. */

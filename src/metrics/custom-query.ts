@@ -31,7 +31,8 @@ export function renderCustomQuery(
     ['namespace', { value: request.namespace }],
     ['service', { value: request.service }],
     ['name', { value: request.name }],
-    ['reporter', { value: request.reporter }],
+    // a label matcher takes one value; a custom query that must count waypoints sets reporter: waypoint
+    ['reporter', { value: request.reporter === 'auto' ? 'destination' : request.reporter }],
     ['window', { value: `${windowSeconds}s` }],
     ['revisionLabel', { value: request.revisionLabel, labelName: true }],
   ]);

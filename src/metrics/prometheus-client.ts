@@ -5,6 +5,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import { LIMITS, truncate } from '../api/limits.js';
+import { linkSignals } from '../lib/signals.js';
 import { MetricsBackendError, type MetricsErrorCode } from './errors.js';
 
 /** How to reach a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, Cortex). */
@@ -189,9 +190,8 @@ export class PrometheusClient implements PrometheusApi {
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw timedOut(url, this.timeoutMs);
-      const attemptSignal = signal
-        ? AbortSignal.any([signal, AbortSignal.timeout(remaining)])
-        : AbortSignal.timeout(remaining);
+      const attemptDeadline = linkSignals([signal], remaining);
+      const attemptSignal = attemptDeadline.signal;
       // Prometheus stops evaluating when our budget is spent instead of finishing for nobody.
       const body = new URLSearchParams({
         ...params,
@@ -214,6 +214,8 @@ export class PrometheusClient implements PrometheusApi {
         }
         if (attemptSignal.aborted) throw timedOut(url, this.timeoutMs, err);
         outcome = classifyNetworkError(err, url);
+      } finally {
+        attemptDeadline.dispose();
       }
       if (outcome.ok) return outcome.data;
       const wait = this.backoffMs * 2 ** attempt;

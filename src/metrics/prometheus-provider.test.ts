@@ -15,6 +15,11 @@ const requestsRow = (service: string, revision: string, code: string, value: num
   value,
 });
 
+/** The reporter probe's two queries, sent only for releases that saw no request at all. */
+const isProbe = (q: string) =>
+  q.includes('by (destination_service_name, reporter)') || q.includes('istio_tcp_connections_opened_total');
+const statsQueries = (queries: string[]) => queries.filter((q) => !isProbe(q));
+
 const builtIns = [
   metric({ name: 'error-ratio', type: 'errorRatio' }),
   metric({ name: 'slow-ratio', type: 'slowRatio', latencyThresholdMs: 500 }),
@@ -34,7 +39,9 @@ describe('PrometheusProvider', () => {
       }),
     );
     const measured = await new PrometheusProvider(api).measure(requests);
-    expect(api.queries).toHaveLength(10 * 3);
+    expect(statsQueries(api.queries)).toHaveLength(10 * 3);
+    // nothing was seen anywhere: one reporter probe (two queries) per namespace
+    expect(api.queries.filter(isProbe)).toHaveLength(10 * 2);
     expect(measured.size).toBe(1000);
     expect(measured.get('ns-3/svc-3')?.get('error-ratio')).toMatchObject({
       kind: 'requests',
@@ -176,7 +183,7 @@ describe('PrometheusProvider', () => {
         ],
       }),
     ]);
-    expect(api.queries).toHaveLength(3);
+    expect(statsQueries(api.queries)).toHaveLength(3);
     expect(measured.get('shop/reviews')?.get('custom')).toEqual({
       kind: 'scalar',
       canary: 0.5,
@@ -201,6 +208,33 @@ describe('PrometheusProvider', () => {
     const requests = Array.from({ length: 20 }, (_, i) => release({ namespace: `ns-${i}` }));
     await new PrometheusProvider(api, { maxConcurrentQueries: 3 }).measure(requests);
     expect(peak).toBe(3);
+  });
+
+  it('says in the measurement why there is no data when only TCP is reported (ambient without a waypoint), and probes once per Service per 5 minutes', async () => {
+    const api = fakeApi((q) =>
+      q.includes('istio_tcp_connections_opened_total')
+        ? vector([{ labels: { destination_service_name: 'reviews' }, value: 42 }])
+        : vector([]),
+    );
+    const provider = new PrometheusProvider(api);
+    const first = await provider.measure([release({ metrics: builtIns })]);
+    const errorRatio = first.get('shop/reviews')?.get('error-ratio');
+    expect(errorRatio).toMatchObject({ kind: 'requests', canary: { total: 0 } });
+    expect(errorRatio?.kind === 'requests' && errorRatio.note).toMatch(
+      /TCP traffic but no proxy reports its requests.*waypoint/,
+    );
+    expect(api.queries.filter(isProbe)).toHaveLength(2);
+    // a minute later: the standing probe answers, no new probe query
+    await provider.measure([release({ metrics: builtIns, now: new Date(NOW.getTime() + 60_000) })]);
+    expect(api.queries.filter(isProbe)).toHaveLength(2);
+  });
+
+  it('sends no probe while requests are seen', async () => {
+    const api = fakeApi(() =>
+      vector([requestsRow('reviews', 'v1', '200', 10), requestsRow('reviews', 'v2', '200', 1)]),
+    );
+    await new PrometheusProvider(api).measure([release()]);
+    expect(api.queries.filter(isProbe)).toEqual([]);
   });
 
   it('refuses a granularity that is not whole seconds', () => {

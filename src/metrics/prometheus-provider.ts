@@ -7,8 +7,9 @@ import {
 import { LIMITS, truncate } from '../api/limits.js';
 import type { Measurement, MeasurementError, ResolvedMetric } from '../analysis/types.js';
 import { customMeasurement } from './custom-query.js';
+import { diagnoseReporters, ofService, reporterProbeQueries } from './reporters.js';
 import { toMeasurementError } from './errors.js';
-import type { PrometheusApi } from './prometheus-client.js';
+import type { InstantSample, PrometheusApi } from './prometheus-client.js';
 import {
   windowStartOf,
   type MeasurementRequest,
@@ -48,6 +49,15 @@ export interface PrometheusProviderOptions {
 
 export const DEFAULT_WINDOW_GRANULARITY_MS = 60_000;
 const DEFAULT_CONCURRENCY = 4;
+/** How long a Service's reporter probe stands before it is asked again. */
+const PROBE_EVERY_MS = 5 * 60_000;
+
+interface Probe {
+  at: number;
+  service: string;
+  requests: InstantSample[];
+  tcp: InstantSample[];
+}
 
 type QueryOutcome = { ok: true; index: StatsIndex } | { ok: false; error: MeasurementError };
 
@@ -56,6 +66,8 @@ export class PrometheusProvider implements MetricsProvider {
   private readonly granularityMs: number;
   private readonly concurrency: number;
   private readonly defaultRules: CompleteErrorRules;
+  /** The last reporter probe of each namespace/Service that saw no requests. */
+  private readonly probed = new Map<string, Probe>();
   private readonly rules = new Map<string, ErrorRule>();
 
   constructor(
@@ -90,11 +102,9 @@ export class PrometheusProvider implements MetricsProvider {
         const family = familyOf(metric);
         if (!family) custom.push({ request, metric });
         else
-          needs.push({
-            ...this.locate(request, metric, family),
-            service: request.service,
-            rule: this.ruleOf(metric),
-          });
+          for (const service of servicesOf(request)) {
+            needs.push({ ...this.locate(request, metric, family), service, rule: this.ruleOf(metric) });
+          }
       }
     }
     const plan = planQueries(needs.filter((n) => n.window > 0));
@@ -132,7 +142,78 @@ export class PrometheusProvider implements MetricsProvider {
         put(request, metric, this.builtInMeasurement(request, where, this.ruleOf(metric), outcome));
       }
     }
+    await this.explainSilence(requests, out, limit, signal);
     return out;
+  }
+
+  /**
+   * For releases whose built-in metrics saw no request at all: asks who reports the Services' traffic,
+   * and notes on their measurements when no proxy reports requests (ambient mode without a waypoint)
+   * or only another reporter does. Two queries per namespace with such releases, at most once per
+   * Service every PROBE_EVERY_MS; none while requests are seen.
+   */
+  private async explainSilence(
+    requests: readonly MeasurementRequest[],
+    out: Measurements,
+    limit: <T>(task: () => Promise<T>) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const builtIn = (request: MeasurementRequest) =>
+      request.metrics.filter((m) => familyOf(m) !== undefined).map((m) => out.get(request.key)?.get(m.name));
+    const silent = requests.filter((request) => {
+      const measured = builtIn(request);
+      return measured.length > 0 && measured.every((m) => m !== undefined && isSilent(m));
+    });
+    const due = new Map<string, { services: Set<string>; window: number; time: Date }>();
+    for (const request of silent) {
+      const seconds = Math.max(
+        ...request.metrics.map((m) =>
+          windowSeconds(windowStartOf(request, m), request.now, this.granularityMs),
+        ),
+      );
+      for (const service of servicesOf(request)) {
+        const known = this.probed.get(`${request.namespace}/${service}`);
+        if (seconds <= 0 || (known && request.now.getTime() - known.at < PROBE_EVERY_MS)) continue;
+        const group = due.get(request.namespace) ?? { services: new Set(), window: 0, time: request.now };
+        group.services.add(service);
+        group.window = Math.max(group.window, seconds);
+        due.set(request.namespace, group);
+      }
+    }
+    await Promise.all(
+      [...due].map(async ([namespace, group]) => {
+        const services = [...group.services].sort();
+        const q = reporterProbeQueries(namespace, services, group.window);
+        const [seen, tcp] = await Promise.all([
+          limit(() => this.api.query(q.requests, group.time, signal)).catch(() => undefined),
+          limit(() => this.api.query(q.tcp, group.time, signal)).catch(() => undefined),
+        ]);
+        if (seen?.type !== 'vector' || tcp?.type !== 'vector') return; // a courtesy: try again next time
+        for (const service of services) {
+          this.probed.set(`${namespace}/${service}`, {
+            at: group.time.getTime(),
+            service,
+            requests: ofService(seen.samples, service),
+            tcp: ofService(tcp.samples, service),
+          });
+        }
+      }),
+    );
+    for (const request of silent) {
+      const notes = servicesOf(request).flatMap((service) => {
+        const known = this.probed.get(`${request.namespace}/${service}`);
+        if (!known) return [];
+        const d = diagnoseReporters(service, request.reporter, known.requests, known.tcp);
+        return d.kind === 'no-l7-reporter' || d.kind === 'other-reporter' ? [d.message] : [];
+      });
+      if (!notes.length) continue;
+      const byMetric = out.get(request.key);
+      for (const metric of request.metrics) {
+        const m = byMetric?.get(metric.name);
+        if (familyOf(metric) && m && m.kind !== 'error')
+          byMetric?.set(metric.name, { ...m, note: notes.join('; ') });
+      }
+    }
   }
 
   private async runStatsQuery(query: PlannedQuery, signal: AbortSignal | undefined): Promise<QueryOutcome> {
@@ -170,16 +251,16 @@ export class PrometheusProvider implements MetricsProvider {
     const query =
       window > 0
         ? family.kind === 'quantile'
-          ? statsExpression(family, scope, window, [request.service])
-          : `${statsExpression(family, scope, window, [request.service], errorLabels(rule))} # ${describeErrorRule(rule)}`
+          ? statsExpression(family, scope, window, servicesOf(request))
+          : `${statsExpression(family, scope, window, servicesOf(request), errorLabels(rule))} # ${describeErrorRule(rule)}`
         : undefined;
     const withQuery = <M extends Measurement>(m: M): M =>
       query === undefined ? m : { ...m, query: truncate(query, LIMITS.evidenceQuery) };
     if (outcome && !outcome.ok) return withQuery({ kind: 'error', error: outcome.error });
-    const cell = (revision: string) =>
-      outcome?.ok ? outcome.index.get(cellKey(window, request.service, revision)) : undefined;
-    const canary = cell(request.canaryRevision);
-    const stable = cell(request.stableRevision);
+    const cell = (service: string, revision: string) =>
+      outcome?.ok ? outcome.index.get(cellKey(window, service, revision)) : undefined;
+    const canary = cell(request.service, request.canaryRevision);
+    const stable = cell(request.stableService ?? request.service, request.stableRevision);
     switch (family.kind) {
       case 'requests':
         return withQuery({
@@ -202,6 +283,19 @@ export class PrometheusProvider implements MetricsProvider {
     }
   }
 }
+
+/** No request on either side (or no value of a quantile): what a Service nobody reports looks like. */
+function isSilent(m: Measurement): boolean {
+  if (m.kind === 'requests') return m.canary.total === 0 && m.stable.total === 0;
+  if (m.kind === 'scalar') return m.canary === null && m.stable === null;
+  return false;
+}
+
+/** The Services a request's two sides are measured under: one, or the canary's and the stable's. */
+const servicesOf = (request: MeasurementRequest): string[] =>
+  request.stableService === undefined || request.stableService === request.service
+    ? [request.service]
+    : [request.service, request.stableService].sort();
 
 /** Runs at most `n` tasks at once, in the order they were submitted. */
 function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {

@@ -10,6 +10,11 @@ export interface MeasurementRequest {
   namespace: string;
   /** The Kubernetes Service whose requests are measured (Istio's `destination_service_name`). */
   service: string;
+  /**
+   * The stable side's Service when it is not `service`: routers that split between Services (Gateway
+   * API) measure each side under its own, `service` then being the canary's.
+   */
+  stableService?: string;
   canaryRevision: string;
   stableRevision: string;
   /** When the current step's weight took effect; the window runs from here to `now`. */

@@ -101,6 +101,17 @@ describe('planQueries', () => {
 });
 
 describe('statsExpression', () => {
+  it('under reporter auto counts waypoint reports only where no sidecar reports the revision', () => {
+    const destination =
+      'sum by (destination_service_name, destination_canonical_revision, response_code) (increase(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="reviews"}[300s]))';
+    const waypoint = destination.replace('reporter="destination"', 'reporter="waypoint"');
+    expect(
+      statsExpression(requests, scope({ reporter: 'auto' }), 300, ['reviews'], errorLabels(HTTP_ONLY)),
+    ).toBe(
+      `(${destination} or (${waypoint} unless on (destination_service_name, destination_canonical_revision) ${destination}))`,
+    );
+  });
+
   it('is the per-release evidence query: by service and revision over the rounded window', () => {
     expect(statsExpression(requests, scope(), 300, ['reviews'], errorLabels(HTTP_ONLY))).toBe(
       'sum by (destination_service_name, destination_canonical_revision, response_code) (increase(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="reviews"}[300s]))',

@@ -158,15 +158,31 @@ export function statsExpression(
   byError: readonly string[] = ['response_code'],
 ): string {
   const metric = family.kind === 'requests' ? REQUESTS_TOTAL : DURATION_BUCKET;
-  const series = selector(metric, [
-    { label: 'reporter', op: '=', value: scope.reporter },
-    { label: NAMESPACE_LABEL, op: '=', value: scope.namespace },
-    oneOf(SERVICE_LABEL, services),
-    // Only the bucket at the bound and the count: a tenth of the series, which is most of the cost.
-    ...(family.kind === 'slowRequests' ? [oneOf('le', [...boundLabels(family.thresholdMs), '+Inf'])] : []),
-  ]);
-  const sum = `sum by (${groupingLabels(family, scope, byError).join(', ')}) (increase(${series}[${window}s]))`;
+  const grouping = groupingLabels(family, scope, byError).join(', ');
+  const reported = (reporter: string) => {
+    const series = selector(metric, [
+      { label: 'reporter', op: '=', value: reporter },
+      { label: NAMESPACE_LABEL, op: '=', value: scope.namespace },
+      oneOf(SERVICE_LABEL, services),
+      // Only the bucket at the bound and the count: a tenth of the series, which is most of the cost.
+      ...(family.kind === 'slowRequests' ? [oneOf('le', [...boundLabels(family.thresholdMs), '+Inf'])] : []),
+    ]);
+    return `sum by (${grouping}) (increase(${series}[${window}s]))`;
+  };
+  const sum = scope.reporter === 'auto' ? autoReported(reported, scope) : reported(scope.reporter);
   return family.kind === 'quantile' ? `histogram_quantile(${family.quantile}, ${sum})` : sum;
+}
+
+/**
+ * `reporter: auto`, the default: each request once, from the proxy that serves its destination. A
+ * pod with a sidecar reports `destination`; in ambient mode a sidecar-less pod has no proxy of its
+ * own and its Service's waypoint reports `waypoint` (ztunnel reports TCP only). A request through a
+ * waypoint to a pod that also has a sidecar is reported by both, so waypoint reports count only for
+ * a (service, revision) that has no destination reports: the sidecar, nearest to the pod, wins.
+ */
+function autoReported(reported: (reporter: string) => string, scope: StatsScope): string {
+  const destination = reported('destination');
+  return `(${destination} or (${reported('waypoint')} unless on (${SERVICE_LABEL}, ${scope.revisionLabel}) ${destination}))`;
 }
 
 /** `le` as Prometheus 2 stores it (`500`, as exposed) and as Prometheus 3 normalises it (`500.0`). */

@@ -1,3 +1,4 @@
+import { linkSignals } from '../lib/signals.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { SinkSettings } from './registry.js';
 import { severityRank, type Notification, type Notifier } from './types.js';
@@ -217,13 +218,9 @@ export class SinkDelivery {
         await sleep(backoffDelay(attempt - 1, base, cap, random()), signal);
       }
       const started = this.now();
+      const deadline = linkSignals([signal], settings.timeoutSeconds * 1000);
       try {
-        await post(
-          url,
-          body,
-          request.headers,
-          AbortSignal.any([signal, AbortSignal.timeout(settings.timeoutSeconds * 1000)]),
-        );
+        await post(url, body, request.headers, deadline.signal);
         this.options.hooks?.attempt?.(sink, (this.now() - started) / 1000);
         log.debug({ attempt: attempt + 1 }, 'sent the notification');
         return 'sent';
@@ -237,6 +234,8 @@ export class SinkDelivery {
             : 'the sink refused the notification',
         );
         if (!retryable) return 'rejected';
+      } finally {
+        deadline.dispose();
       }
     }
     log.error({ attempts: settings.attempts }, 'gave up on the notification');

@@ -9,7 +9,8 @@ import type { Notification, NotificationKind, NotificationMetric, Severity } fro
 /**
  * Which decisions are worth a message, and how much. Holds are not: a release holds at every
  * analysis while it waits for evidence, and the status shows that; a hold that lasts too long
- * becomes a Pause (HoldDeadlineExceeded), which is. Initialize, Revert and Ignore are bookkeeping.
+ * becomes a Pause (HoldDeadlineExceeded), which is. A wait at a webhook gate is the exception (see
+ * kindOf). Initialize, Revert and Ignore are bookkeeping.
  */
 const KINDS: Partial<Record<DecisionAction, { kind: NotificationKind; severity: Severity }>> = {
   Start: { kind: 'started', severity: 'info' },
@@ -24,6 +25,16 @@ const KINDS: Partial<Record<DecisionAction, { kind: NotificationKind; severity: 
   Fail: { kind: 'failed', severity: 'error' },
 };
 
+/**
+ * A wait at a webhook gate is a hold worth one warning: the engine keeps the whole wait in one
+ * record, so later looks only update its streak and are not new decisions.
+ */
+function kindOf(record: DecisionRecord): { kind: NotificationKind; severity: Severity } | undefined {
+  if (record.action === 'Hold' && record.reason === 'WaitingForHook')
+    return { kind: 'waiting', severity: 'warning' };
+  return KINDS[record.action];
+}
+
 const VERB: Record<NotificationKind, string> = {
   started: 'started a rollout',
   advanced: 'advanced',
@@ -31,6 +42,7 @@ const VERB: Record<NotificationKind, string> = {
   succeeded: 'promoted the canary',
   resumed: 'resumed',
   paused: 'is paused',
+  waiting: 'is waiting at a gate',
   rolledback: 'rolled back',
   failed: 'failed',
 };
@@ -75,6 +87,8 @@ function commandsFor(kind: NotificationKind, name: string, namespace: string): s
       return [run('retry'), run('status')];
     case 'paused':
       return [run('promote'), run('abort'), run('status')];
+    case 'waiting':
+      return [run('approve'), run('abort'), run('status')];
     case 'succeeded':
       return [run('status')];
     case 'started':
@@ -92,7 +106,7 @@ export function notificationFor(
   status: CanaryReleaseStatus,
   previous?: CanaryReleaseStatus,
 ): Notification | undefined {
-  const known = KINDS[record.action];
+  const known = kindOf(record);
   if (!known) return undefined;
   const deciding = decidingMetric(record);
   const { name, namespace } = release;

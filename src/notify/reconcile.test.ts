@@ -55,6 +55,7 @@ function harness(notifications: Notifications, spec = {}) {
   return {
     kube,
     status,
+    reconcile: () => reconciler.reconcile(KEY),
     /** Reconciles until rolled back; returns the longest single reconcile in ms. */
     async untilRolledBack(): Promise<number> {
       let longest = 0;
@@ -125,6 +126,11 @@ describe('notifications from the real reconciler', () => {
     await notifications.idle();
     expect(asked).toEqual([`${NAMESPACE}/team-hooks/slack`]);
     expect(own.received).toHaveLength(1);
+    // once the release is gone, so is its sink's queue
+    expect(notifications.releaseSinkCount).toBe(1);
+    h.kube.remove('CanaryRelease', { namespace: NAMESPACE, name: 'reviews' });
+    await h.reconcile();
+    expect(notifications.releaseSinkCount).toBe(0);
     await notifications.close();
   });
 

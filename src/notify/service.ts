@@ -63,6 +63,24 @@ export class Notifications {
     }
   }
 
+  /**
+   * A release is gone: its own sinks deliver what they hold, then go, so a controller that outlives
+   * many releases does not keep a queue for each of them.
+   */
+  forget(release: ReleaseIdentity): void {
+    const prefix = `${release.namespace}/${release.name}/`;
+    for (const [key, { delivery }] of this.releaseSinks) {
+      if (!key.startsWith(prefix)) continue;
+      this.releaseSinks.delete(key);
+      void delivery.idle().then(() => delivery.close());
+    }
+  }
+
+  /** How many release sinks are kept (tests). */
+  get releaseSinkCount(): number {
+    return this.releaseSinks.size;
+  }
+
   async idle(): Promise<void> {
     await Promise.all(this.all().map((s) => s.idle()));
   }

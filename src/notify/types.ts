@@ -14,6 +14,7 @@ export const NOTIFICATION_KINDS = [
   'succeeded',
   'resumed',
   'paused',
+  'waiting',
   'rolledback',
   'failed',
 ] as const;

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { parseManifests, type Manifest } from '../istio/manifests.js';
+import { parseManifests, type Manifest } from '../routers/istio/manifests.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 import { defaultTemplates, loadCluster, unsimulatableMetrics } from './cluster.js';
-import { relativeReviews } from '../../test/builders/sim.js';
+import { gatewayReviewsObjects, managedGatewayObjects, relativeReviews } from '../../test/builders/sim.js';
 import { reviewsObjects } from './demo.js';
 
 const EXAMPLE = new URL('../../examples/scenarios/reviews-release.yaml', import.meta.url);
@@ -160,5 +160,44 @@ describe('loadCluster: the release file in an in-memory cluster', () => {
       const plain = loadCluster(asFile(objects));
       expect(plain.ok && unsimulatableMetrics(plain.value)).toEqual([]);
     }
+  });
+});
+
+describe('loadCluster with trafficRouting.gatewayAPI', () => {
+  it('makes up a ready Deployment for each version Service and reads the sides from their selectors', () => {
+    const loaded = loadCluster(asFile(gatewayReviewsObjects('v2')));
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const { kube, router, httpRoute, stable, canary, service, mode } = loaded.value;
+    expect({ router, httpRoute, mode }).toEqual({
+      router: 'gatewayAPI',
+      httpRoute: { namespace: 'default', name: 'reviews' },
+      mode: 'subsets',
+    });
+    expect(stable).toEqual({ subset: 'reviews-v1', revision: 'v1' });
+    expect(canary).toEqual({ subset: 'reviews-v2', revision: 'v2' });
+    expect(service.revisions).toEqual(
+      new Map([
+        ['reviews-v1', 'v1'],
+        ['reviews-v2', 'v2'],
+      ]),
+    );
+    const made = kube.get('Deployment', { namespace: 'default', name: 'reviews-v2' }) as Deployment;
+    expect(made.spec?.template?.metadata?.labels).toEqual({ app: 'reviews', version: 'v2' });
+    expect(made.status?.readyReplicas).toBe(1);
+  });
+
+  it('names the field and the fix when the HTTPRoute or a version Service is not in the files', () => {
+    const withoutCanary = gatewayReviewsObjects('v2').filter((o) => o.metadata.name !== 'reviews-v2');
+    expect(problems(withoutCanary).map((p) => p.message)).toEqual([
+      'spec.trafficRouting.gatewayAPI.canaryService: Service "reviews-v2" (namespace default) is not in the files; add it, its selector picks the canary pods',
+    ]);
+    const withoutRoute = gatewayReviewsObjects('v2').filter((o) => o.kind !== 'HTTPRoute');
+    expect(problems(withoutRoute)[0]?.message).toMatch(
+      /^spec\.trafficRouting\.gatewayAPI\.httpRoute\.name: HTTPRoute "reviews" \(namespace default\) is not in the files/,
+    );
+    const managedWithoutService = managedGatewayObjects().filter((o) => o.kind !== 'Service');
+    expect(problems(managedWithoutService).map((p) => p.message)).toEqual([
+      'spec.targetRef.name: Service "podinfo" (namespace default) is not in the files; add it, canaria copies its selector and ports into podinfo-primary and podinfo-canary',
+    ]);
   });
 });

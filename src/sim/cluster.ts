@@ -4,15 +4,19 @@ import { resolveMetrics } from '../analysis/resolve.js';
 import type { ResolvedMetric } from '../analysis/types.js';
 import type { CanaryReleaseSpec } from '../api/canary-release.js';
 import { parseCanaryRelease, type ValidationIssue } from '../api/validation.js';
-import { reportedRevision, templateCatalog } from '../controller/observe.js';
-import { destinationRule as destinationRuleSchema, type DestinationRule } from '../istio/types.js';
+import { templateCatalog } from '../controller/observe.js';
+import { reportedRevision } from '../controller/workloads.js';
+import { destinationRule as destinationRuleSchema, type DestinationRule } from '../routers/istio/types.js';
 import type { RevisionLabel } from '../metrics/request-stats.js';
 import { ISTIO_LATENCY_BUCKETS_MS } from './histogram.js';
-import { istioResources, type Manifest, type ManifestProblem } from '../istio/manifests.js';
-import type { PathSegments } from '../istio/validate.js';
+import { istioResources, type Manifest, type ManifestProblem } from '../routers/istio/manifests.js';
+import type { PathSegments } from '../routers/istio/validate.js';
 import { MemoryKube } from '../kube/memory.js';
 import { ALL_KINDS, type Deployment, type Kind, type KubeObject, type Ref } from '../kube/resources.js';
 import type { ServiceTargets } from './traffic.js';
+import { gatewayRoutingOf, managedServiceOf } from '../api/routing.js';
+import { gatewayResources } from '../routers/gateway-api/manifests.js';
+import type { Service } from '../routers/gateway-api/services.js';
 
 /** The release in a simulated cluster: everything the simulator needs besides the scenario. */
 export interface SimulatedCluster {
@@ -23,14 +27,19 @@ export interface SimulatedCluster {
   spec: CanaryReleaseSpec;
   /** Subsets mode: one Deployment per version. Managed: the user's Deployment and canaria's primary copy. */
   mode: 'subsets' | 'managed';
-  virtualService: Ref;
-  destinationRule: Ref;
+  /** The router the release names: a VirtualService with DestinationRule subsets, or an HTTPRoute with a Service per side. */
+  router: 'istio' | 'gatewayAPI';
+  /** Istio: the VirtualService the requests go through, and the DestinationRule whose subsets are the sides. */
+  virtualService?: Ref;
+  destinationRule?: Ref;
+  /** Gateway API: the HTTPRoute the requests go through; the sides are Services. */
+  httpRoute?: Ref;
   /** Managed mode: the user's Deployment, which runs the canary. */
   target?: Ref;
   service: ServiceTargets;
   /**
-   * Subset and reported revision value of each side. In managed mode the primary's value is the
-   * revision canaria gives it, known once the simulation has set the primary up.
+   * Subset (Gateway API: Service) and reported revision value of each side. In managed mode the
+   * primary's value is the revision canaria gives it, known once the simulation has set the primary up.
    */
   stable: { subset: string; revision: string };
   canary: { subset: string; revision: string };
@@ -121,6 +130,31 @@ export function subsetRevisions(
     const deployment = running.find((d) => matches(d.spec?.template?.metadata?.labels, subset.labels ?? {}));
     const revision = deployment && reportedRevision(deployment, label);
     if (revision !== undefined) revisions.set(subset.name, revision);
+  }
+  return revisions;
+}
+
+/**
+ * Gateway API: which revision value Istio reports for each of the Services, from the running
+ * Deployments whose pods the Service's selector selects. A Service without a selector selects no pods
+ * here.
+ */
+export function serviceRevisions(
+  kube: MemoryKube,
+  namespace: string,
+  services: readonly string[],
+  label: RevisionLabel,
+): Map<string, string> {
+  const revisions = new Map<string, string>();
+  const running = (kube.list('Deployment', namespace) as Deployment[])
+    .filter((d) => (d.spec?.replicas ?? 1) > 0)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  for (const name of services) {
+    const selector = (kube.get('Service', { namespace, name }) as Service | undefined)?.spec?.selector;
+    if (!selector || !Object.keys(selector).length) continue;
+    const deployment = running.find((d) => matches(d.spec?.template?.metadata?.labels, selector));
+    const revision = deployment && reportedRevision(deployment, label);
+    if (revision !== undefined) revisions.set(name, revision);
   }
   return revisions;
 }
@@ -235,11 +269,18 @@ export function loadCluster(
 
   const istio = istioResources(manifests);
   if (istio.problems.length) return { ok: false, problems: istio.problems };
+  if (spec.trafficRouting.gatewayAPI) return loadGatewayCluster(manifests, releaseManifest, spec, release);
   const inNamespace = <T extends { metadata: { name: string; namespace?: string | undefined } }>(
     list: readonly T[],
     name: string,
   ) => list.find((r) => r.metadata.name === name && (r.metadata.namespace ?? namespace) === namespace);
   const routing = spec.trafficRouting.istio;
+  if (!routing) {
+    return {
+      ok: false,
+      problems: [problem(releaseManifest.file, 'spec.trafficRouting: set istio or gatewayAPI')],
+    };
+  }
   const vs = inNamespace(istio.virtualServices, routing.virtualService.name);
   const dr = inNamespace(istio.destinationRules, routing.destinationRule.name);
   const missing: ManifestProblem[] = [];
@@ -259,44 +300,10 @@ export function loadCluster(
       ),
     );
   }
-  const targetName = spec.targetRef?.name;
-  const targetDoc =
-    targetName === undefined
-      ? undefined
-      : manifests.find((m) => {
-          const d = m.doc as Partial<KubeObject> | null;
-          return (
-            d?.kind === 'Deployment' &&
-            d.metadata?.name === targetName &&
-            (d.metadata.namespace ?? namespace) === namespace
-          );
-        });
-  if (targetName !== undefined && !targetDoc) {
-    missing.push(
-      problem(
-        releaseManifest.file,
-        `spec.targetRef.name: Deployment "${targetName}" (namespace ${namespace}) is not in the files; add it, the simulator sets up its primary copy from it and runs your change of it as the canary`,
-      ),
-    );
-  }
+  const { targetName, targetDoc } = findTarget(manifests, spec, namespace, releaseManifest.file, missing);
   if (!vs || !dr || missing.length) return { ok: false, problems: missing };
 
-  const kube = new MemoryKube();
-  for (const template of defaultTemplates()) kube.apply('ClusterAnalysisTemplate', template);
-  for (const m of manifests) {
-    const object = m.doc as KubeObject;
-    const kind: unknown = object.kind;
-    if (!isKind(kind) || typeof object.metadata !== 'object') continue;
-    // the other releases of the files stay out: they would claim the same routes
-    if (kind === 'CanaryRelease' && m !== releaseManifest) continue;
-    const namespaced = kind !== 'ClusterAnalysisTemplate';
-    const placed: KubeObject = namespaced
-      ? { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? namespace } }
-      : { ...object };
-    // a rollout in the simulation starts from scratch, whatever status the file carries
-    if (kind === 'CanaryRelease') delete placed.status;
-    kube.apply(kind, kind === 'Deployment' ? ready(placed as Deployment) : placed);
-  }
+  const kube = clusterOf(manifests, releaseManifest, namespace);
 
   const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
   const drRef = { namespace: dr.metadata.namespace ?? namespace, name: dr.metadata.name };
@@ -315,6 +322,7 @@ export function loadCluster(
     file: releaseManifest.file,
     spec,
     mode,
+    router: 'istio',
     virtualService: { namespace, name: vs.metadata.name },
     destinationRule: drRef,
     service: { host: dr.spec.host, namespace: drRef.namespace, revisions },
@@ -324,6 +332,179 @@ export function loadCluster(
   };
   if (target) cluster.target = { namespace, name: target.metadata.name };
   return { ok: true, value: cluster };
+}
+
+/** Managed mode: the user's Deployment in the files; a problem added to `missing` when it is not there. */
+function findTarget(
+  manifests: readonly Manifest[],
+  spec: CanaryReleaseSpec,
+  namespace: string,
+  file: string,
+  missing: ManifestProblem[],
+): { targetName: string | undefined; targetDoc: Manifest | undefined } {
+  const targetName = spec.targetRef?.name;
+  const targetDoc =
+    targetName === undefined
+      ? undefined
+      : manifests.find((m) => {
+          const d = m.doc as Partial<KubeObject> | null;
+          return (
+            d?.kind === 'Deployment' &&
+            d.metadata?.name === targetName &&
+            (d.metadata.namespace ?? namespace) === namespace
+          );
+        });
+  if (targetName !== undefined && !targetDoc) {
+    missing.push({
+      file,
+      message: `spec.targetRef.name: Deployment "${targetName}" (namespace ${namespace}) is not in the files; add it, the simulator sets up its primary copy from it and runs your change of it as the canary`,
+    });
+  }
+  return { targetName, targetDoc };
+}
+
+/** An in-memory cluster with the default templates and the files' objects (the one release of them). */
+function clusterOf(manifests: readonly Manifest[], releaseManifest: Manifest, namespace: string): MemoryKube {
+  const kube = new MemoryKube();
+  for (const template of defaultTemplates()) kube.apply('ClusterAnalysisTemplate', template);
+  for (const m of manifests) {
+    const object = m.doc as KubeObject;
+    const kind: unknown = object.kind;
+    if (!isKind(kind) || typeof object.metadata !== 'object') continue;
+    // the other releases of the files stay out: they would claim the same routes
+    if (kind === 'CanaryRelease' && m !== releaseManifest) continue;
+    const namespaced = kind !== 'ClusterAnalysisTemplate';
+    const placed: KubeObject = namespaced
+      ? { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? namespace } }
+      : { ...object };
+    // a rollout in the simulation starts from scratch, whatever status the file carries
+    if (kind === 'CanaryRelease') delete placed.status;
+    kube.apply(kind, kind === 'Deployment' ? ready(placed as Deployment) : placed);
+  }
+  return kube;
+}
+
+/**
+ * Gateway API: the CanaryRelease, its HTTPRoute, the Services (subsets mode: one per version, whose
+ * selectors pick the Deployments, made up where the files have none; managed mode: the user's, which
+ * canaria copies into `-primary` and `-canary`), Deployments and templates.
+ */
+function loadGatewayCluster(
+  manifests: readonly Manifest[],
+  releaseManifest: Manifest,
+  spec: CanaryReleaseSpec,
+  release: Ref,
+): Loaded<SimulatedCluster> {
+  const { namespace } = release;
+  const file = releaseManifest.file;
+  const routing = gatewayRoutingOf(spec);
+  const mode = spec.targetRef ? 'managed' : 'subsets';
+  if (!routing) {
+    return {
+      ok: false,
+      problems: [{ file, message: 'spec.trafficRouting.gatewayAPI: set stableService and canaryService' }],
+    };
+  }
+  const gateway = gatewayResources(manifests);
+  if (gateway.problems.length) return { ok: false, problems: gateway.problems };
+  const here = <T extends { metadata: { name: string; namespace?: string | undefined } }>(
+    list: readonly T[],
+    name: string,
+  ) => list.find((r) => r.metadata.name === name && (r.metadata.namespace ?? namespace) === namespace);
+  const missing: ManifestProblem[] = [];
+  const route = here(gateway.httpRoutes, routing.httpRoute.name);
+  if (!route) {
+    missing.push({
+      file,
+      message: `spec.trafficRouting.gatewayAPI.httpRoute.name: HTTPRoute "${routing.httpRoute.name}" (namespace ${namespace}) is not in the files; add it, the simulator routes every request through it`,
+    });
+  }
+  const user = managedServiceOf(spec);
+  const wanted: [string, string, string][] =
+    mode === 'managed' && user !== undefined
+      ? [
+          [
+            spec.service !== undefined ? 'spec.service' : 'spec.targetRef.name',
+            user,
+            `canaria copies its selector and ports into ${routing.stableService} and ${routing.canaryService}`,
+          ],
+        ]
+      : [
+          [
+            'spec.trafficRouting.gatewayAPI.stableService',
+            routing.stableService,
+            'its selector picks the stable pods',
+          ],
+          [
+            'spec.trafficRouting.gatewayAPI.canaryService',
+            routing.canaryService,
+            'its selector picks the canary pods',
+          ],
+        ];
+  for (const [path, name, why] of wanted) {
+    if (!here(gateway.services, name))
+      missing.push({
+        file,
+        message: `${path}: Service "${name}" (namespace ${namespace}) is not in the files; add it, ${why}`,
+      });
+  }
+  const { targetName, targetDoc } = findTarget(manifests, spec, namespace, file, missing);
+  if (!route || missing.length) return { ok: false, problems: missing };
+
+  const kube = clusterOf(manifests, releaseManifest, namespace);
+  const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
+  const sides = [routing.stableService, routing.canaryService];
+  if (mode === 'subsets') makeUpServiceDeployments(kube, sides, namespace);
+  const revisions = serviceRevisions(kube, namespace, sides, label);
+  const target = targetDoc && (kube.get('Deployment', { namespace, name: targetName ?? '' }) as Deployment);
+  const canaryValue = target ? reportedRevision(target, label) : undefined;
+  const side = (service: string, managedValue?: string) => ({
+    subset: service,
+    revision: (mode === 'managed' ? managedValue : revisions.get(service)) ?? service,
+  });
+  const cluster: SimulatedCluster = {
+    kube,
+    release,
+    file,
+    spec,
+    mode,
+    router: 'gatewayAPI',
+    httpRoute: { namespace, name: route.metadata.name },
+    service: { host: user ?? routing.stableService, namespace, revisions },
+    stable: side(routing.stableService),
+    canary: side(routing.canaryService, canaryValue),
+    metrics: releaseMetrics(kube, namespace, spec),
+  };
+  if (target) cluster.target = { namespace, name: target.metadata.name };
+  return { ok: true, value: cluster };
+}
+
+/** Subsets mode with Gateway API: a ready Deployment for each Service whose selector no Deployment matches. */
+function makeUpServiceDeployments(kube: MemoryKube, services: readonly string[], namespace: string): void {
+  for (const name of services) {
+    const selector = (kube.get('Service', { namespace, name }) as Service | undefined)?.spec?.selector;
+    if (!selector || !Object.keys(selector).length) continue;
+    const deployments = kube.list('Deployment', namespace) as Deployment[];
+    if (deployments.some((d) => matches(d.spec?.template?.metadata?.labels, selector))) continue;
+    // pods of a made-up Deployment need a label Istio reports as their revision
+    const podLabels = { ...selector, ...(selector.version ? {} : { version: name }) };
+    kube.apply(
+      'Deployment',
+      ready({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name, namespace },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: podLabels },
+          template: {
+            metadata: { labels: podLabels },
+            spec: { containers: [{ name, image: `${name}:latest` }] },
+          },
+        },
+      }),
+    );
+  }
 }
 
 /** Subsets mode: a ready Deployment for each subset that no Deployment of the files runs. */

@@ -1,5 +1,5 @@
 import { API_VERSION } from '../api/meta.js';
-import type { Manifest } from '../istio/manifests.js';
+import type { Manifest } from '../routers/istio/manifests.js';
 import type { KubeObject } from '../kube/resources.js';
 import { scenarioSpec, type Scenario } from './scenario.js';
 

@@ -1,6 +1,7 @@
 import { formatDuration } from '../api/duration.js';
 import type { DecisionRecord } from '../api/canary-release.js';
 import type { Served } from './mesh.js';
+import type { SimulatedHookCall, SimulatedNotification } from './hooks.js';
 import type { Progress, SimulationResult, TimelineEntry } from './simulate.js';
 
 export interface Style {
@@ -52,6 +53,8 @@ const OUTCOME_COLOR: Partial<Record<string, Color>> = {
 export interface Names {
   stable: string;
   canary: string;
+  /** What shows the actual weight: VirtualService (the default) or HTTPRoute. */
+  shownBy?: string | undefined;
 }
 
 /** Canary and stable first, then any other revision that served requests. */
@@ -64,9 +67,9 @@ function servedColumns(served: Readonly<Record<string, Served>>, names: Names): 
     .join(' | ');
 }
 
-function weight(desired: number, actual: number): string {
+function weight(desired: number, actual: number, shownBy = 'VirtualService'): string {
   const text = `${String(desired).padStart(5)}%`;
-  return desired === actual ? text : `${text} (VirtualService ${actual}%)`;
+  return desired === actual ? text : `${text} (${shownBy} ${actual}%)`;
 }
 
 /** A decision reason as words: CollectingEvidence -> collecting evidence. */
@@ -105,6 +108,34 @@ export function expectedWait(decision: DecisionRecord): string | undefined {
 }
 
 /**
+ * The hook calls of a line, a run of the same hook answering the same way folded into one phrase:
+ * `confirm-promotion hook release-manager: HTTP 403 x12 (02:00-04:45)`.
+ */
+export function describeHookCalls(calls: readonly SimulatedHookCall[]): string[] {
+  const runs: { call: SimulatedHookCall; count: number; lastAtMs: number }[] = [];
+  for (const call of calls) {
+    const last = runs.findLast((r) => r.call.name === call.name && r.call.gate === call.gate);
+    if (last?.call.statusCode === call.statusCode && runs.at(-1) === last) {
+      last.count += 1;
+      last.lastAtMs = call.atMs;
+    } else runs.push({ call, count: 1, lastAtMs: call.atMs });
+  }
+  return runs.map(({ call, count, lastAtMs }) => {
+    const gate = call.gate === call.type ? call.type : `${call.type} (${call.gate})`;
+    const times =
+      count > 1 ? ` x${count} (${clock(call.atMs)}-${clock(lastAtMs)})` : ` at ${clock(call.atMs)}`;
+    return `hook ${call.name}, ${gate}: HTTP ${call.statusCode}${call.ok ? '' : ' (failed)'}${times}`;
+  });
+}
+
+/** A notification as one phrase: its severity, what happened, and which sinks get it. */
+export function describeNotification(n: SimulatedNotification): string {
+  const skipped = n.skipped.map((s) => `${s.sink} (${s.why})`);
+  const to = n.sentTo.length ? `to ${n.sentTo.join(', ')}` : 'to no sink';
+  return `notify ${n.severity} ${n.kind} (${n.reason}) ${to}${skipped.length ? `; not to ${skipped.join(', ')}` : ''}`;
+}
+
+/**
  * One timeline line: time, action, step, weight, what each revision served since the last line, and
  * why. A run of holds is one line that says how many analyses it held, from when to when, and how
  * long canaria expects to wait.
@@ -115,7 +146,7 @@ export function renderEntry(entry: TimelineEntry, names: Names, style: Style): s
   const step = `step ${Math.min(entry.step + 1, entry.stepCount)}/${entry.stepCount}`.padEnd(10);
   const served = servedColumns(entry.served, names);
   const lines = [
-    `${clock(entry.atMs).padStart(5)}  ${action} ${step} ${names.canary} ${weight(entry.desiredWeight, entry.actualWeight)}  ` +
+    `${clock(entry.atMs).padStart(5)}  ${action} ${step} ${names.canary} ${weight(entry.desiredWeight, entry.actualWeight, names.shownBy)}  ` +
       paint(style, 'dim', served),
   ];
   if (entry.count > 1) {
@@ -129,6 +160,17 @@ export function renderEntry(entry: TimelineEntry, names: Names, style: Style): s
   lines.push(d.message);
   const wait = d.action === 'Hold' ? expectedWait(d) : undefined;
   if (wait) lines.push(paint(style, 'yellow', `expected wait: ${wait}`));
+  for (const call of describeHookCalls(entry.hooks ?? [])) lines.push(paint(style, 'cyan', call));
+  // one that no sink takes (all filter it) stays in the JSON result only: it would be noise here
+  for (const n of (entry.notifications ?? []).filter((x) => x.sentTo.length)) {
+    lines.push(
+      paint(
+        style,
+        n.severity === 'error' ? 'red' : n.severity === 'warning' ? 'yellow' : 'dim',
+        describeNotification(n),
+      ),
+    );
+  }
   return lines.join('\n         ');
 }
 

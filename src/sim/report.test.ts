@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifests } from '../istio/manifests.js';
+import { parseManifests } from '../routers/istio/manifests.js';
 import { loadCluster } from './cluster.js';
-import { asManifests, relativeReviews } from '../../test/builders/sim.js';
+import { asManifests, relativeReviews, reviewsWith } from '../../test/builders/sim.js';
 import { DEMO_CASES } from './demo.js';
 import { renderReport } from './report.js';
 import { parseScenario, scenarioSpec, type ScenarioInput } from './scenario.js';
@@ -179,5 +179,37 @@ describe('renderReport', () => {
   it('is self-contained: no script, no link, nothing fetched', async () => {
     const html = renderReport(await abWithFault());
     expect(html).not.toMatch(/<script|<link|<img|src=|href=|url\(|@import/i);
+  });
+});
+
+describe('the report: webhooks and notifications', () => {
+  it('lists the hook calls and the notifications with the decisions they came with', async () => {
+    const loaded = loadCluster(
+      asManifests(
+        reviewsWith((spec) => {
+          spec.webhooks = [{ name: 'smoke', type: 'pre-rollout', url: 'http://smoke.test/' }];
+          spec.notifications = {
+            sinks: [
+              { name: 'pager', type: 'slack', secretRef: { name: 'p', key: 'url' }, severity: 'error' },
+            ],
+          };
+        }),
+      ),
+    );
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const result = await simulate(
+      loaded.value,
+      scenarioSpec.parse({
+        hooks: { smoke: { fail: true, to: '1m' } },
+        faults: [{ at: '0s', revision: 'v2', errorRate: 0.3 }],
+      }),
+      { seed: 1 },
+    );
+    expect(result.outcome).toBe('RolledBack');
+    const html = renderReport(result);
+    expect(html).toMatch(/hook smoke, pre-rollout: HTTP 500 \(failed\)/);
+    expect(html).toContain('notify error rolledback (AnalysisFailed) to pager');
+    // info notifications no sink takes are not shown
+    expect(html).not.toContain('notify info');
   });
 });

@@ -12,7 +12,7 @@ import {
   type Series,
   type Shade,
 } from './chart.js';
-import { clock, expectedWait, words } from './render.js';
+import { clock, describeHookCalls, describeNotification, expectedWait, words } from './render.js';
 import type { AnalysisPoint, MetricInfo, SimulationResult, TimelineEntry } from './simulate.js';
 
 /*
@@ -51,7 +51,9 @@ function roleOf(result: SimulationResult, revision: string): string {
   if (revision === result.canary.revision) return `${revision} (canary)`;
   if (revision === result.stable.revision) return `${revision} (stable)`;
   const subset = result.subsets[revision];
-  return subset ? `${revision} (subset ${subset})` : revision;
+  return subset
+    ? `${revision} (${result.routedBy === 'HTTPRoute' ? 'Service' : 'subset'} ${subset})`
+    : revision;
 }
 
 const rate = (errors: number, total: number): string =>
@@ -111,7 +113,7 @@ function trafficChart(result: SimulationResult, shades: Shade[]): Chart {
         { dashed: true, steps: true },
       ),
       seriesOf(
-        'actual weight (VirtualService)',
+        `actual weight (${result.routedBy})`,
         CANARY_COLOR,
         result.weights.map((w) => ({ x: w.atMs, y: w.actual })),
         { steps: true },
@@ -477,7 +479,13 @@ function decisionRow(e: TimelineEntry): string {
       : '';
   const wait = d.action === 'Hold' ? expectedWait(d) : undefined;
   const waitLine = wait ? `<br><span class="wait">expected wait: ${escape(wait)}</span>` : '';
-  return `<tr class="decision ${escape(d.action.toLowerCase())}"><td>${time}</td><td><span class="dot" style="background:${actionColor(d.action)}"></span>${action}</td><td>${Math.min(e.step + 1, e.stepCount)}/${e.stepCount}</td><td>${e.actualWeight}%</td><td>${escape(d.message)}${reasons}${waitLine}</td></tr>`;
+  const told = [
+    ...describeHookCalls(e.hooks ?? []),
+    ...(e.notifications ?? []).filter((n) => n.sentTo.length).map(describeNotification),
+  ]
+    .map((line) => `<br><span class="muted">${escape(line)}</span>`)
+    .join('');
+  return `<tr class="decision ${escape(d.action.toLowerCase())}"><td>${time}</td><td><span class="dot" style="background:${actionColor(d.action)}"></span>${action}</td><td>${Math.min(e.step + 1, e.stepCount)}/${e.stepCount}</td><td>${e.actualWeight}%</td><td>${escape(d.message)}${reasons}${waitLine}${told}</td></tr>`;
 }
 
 /** The whole page as one string. */

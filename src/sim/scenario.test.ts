@@ -1,5 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { behaviourAt, defaultScenario, parseScenario, requestRate, scenarioSpec } from './scenario.js';
+import {
+  behaviourAt,
+  defaultScenario,
+  hookAnswerAt,
+  parseScenario,
+  requestRate,
+  scenarioSpec,
+} from './scenario.js';
 
 const issues = (text: string) => {
   const parsed = parseScenario(text);
@@ -16,6 +24,7 @@ describe('scenario file', () => {
       traffic: { requestsPerSecond: 50 },
       revisions: {},
       faults: [],
+      hooks: {},
     });
     const parsed = parseScenario('');
     expect(parsed.ok && parsed.value).toEqual(scenario);
@@ -108,5 +117,48 @@ maxDuration: forever
     expect(at(16)).toEqual({ errorRate: 0.2, latency: { p50: 100, p99: 900 } });
     expect(at(25)).toEqual({ errorRate: 0.01, latency: { p50: 100, p99: 900 } });
     expect(behaviourAt(scenario, { value: 'v1', subset: 'v1' }, 16 * 60_000).errorRate).toBe(0.005);
+  });
+
+  it('says how a hook answers: a status or fail within [from, to), 200 outside', () => {
+    const parsed = parseScenario(
+      'hooks:\n  smoke: {fail: true, to: 2m}\n  gate: {status: 403, from: 1m, to: 15m}\n',
+    );
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const { smoke, gate } = parsed.value.hooks;
+    expect([0, 119_999, 120_000].map((t) => hookAnswerAt(smoke, t))).toEqual([500, 500, 200]);
+    expect([0, 60_000, 899_999, 900_000].map((t) => hookAnswerAt(gate, t))).toEqual([200, 403, 403, 200]);
+    expect(hookAnswerAt(undefined, 0)).toBe(200);
+  });
+
+  it('names the field and the fix for a hook’s mistakes', () => {
+    expect(
+      issues(`
+hooks:
+  smoke: {fial: true}
+  gate: {to: 5m}
+  late: {fail: true, from: 5m, to: 2m}
+  odd: {fail: true, status: 204}
+  code: {status: 700}
+`),
+    ).toEqual([
+      { path: 'hooks.smoke.fial', message: 'unknown field "fial"; did you mean "fail"?' },
+      { path: 'hooks.smoke.fail', message: 'say how the hook answers: fail: true (HTTP 500) or status: 403' },
+      { path: 'hooks.gate.fail', message: 'say how the hook answers: fail: true (HTTP 500) or status: 403' },
+      { path: 'hooks.late.to', message: 'to (2m) must be after from (5m)' },
+      {
+        path: 'hooks.odd.status',
+        message: 'fail: true with status 204 contradicts itself; a failing hook answers non-2xx, e.g. 500',
+      },
+      { path: 'hooks.code.status', message: 'status must be an HTTP status code (100-599) such as 403' },
+    ]);
+  });
+
+  it("parses the README's hooks example", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('**Webhooks and notifications in the simulator.**'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml).toBeDefined();
+    const parsed = parseScenario(yaml ?? '');
+    expect(parsed.ok && Object.keys(parsed.value.hooks)).toEqual(['smoke', 'release-manager']);
   });
 });

@@ -185,6 +185,56 @@ export const faultSpec = z
     }
   });
 
+/**
+ * How one of the release's webhooks answers in the simulation: 200 by default; within [from, to) it
+ * answers `status` (500 when only `fail: true` is given), so a pre-rollout check can fail for the
+ * first minutes or a confirm-promotion gate stay closed (403) until a time.
+ */
+export const hookBehaviour = z
+  .strictObject({
+    fail: z.boolean({ error: 'fail must be true or false' }).optional(),
+    /** The HTTP status code answered within the window; 2xx opens a gate, anything else fails. */
+    status: z
+      .int({ error: 'status must be an HTTP status code such as 403' })
+      .min(100, { error: 'status must be an HTTP status code (100-599) such as 403' })
+      .max(599, { error: 'status must be an HTTP status code (100-599) such as 403' })
+      .optional(),
+    from: durationOf('from', '2m').default('0s'),
+    /** When the hook answers 200 again; by default never. */
+    to: durationOf('to', '5m').optional(),
+  })
+  .superRefine((h, ctx) => {
+    if (h.fail === undefined && h.status === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fail'],
+        message: 'say how the hook answers: fail: true (HTTP 500) or status: 403',
+      });
+    }
+    if (h.fail === true && h.status !== undefined && h.status >= 200 && h.status < 300) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['status'],
+        message: `fail: true with status ${h.status} contradicts itself; a failing hook answers non-2xx, e.g. 500`,
+      });
+    }
+    const from = parseDuration(h.from);
+    const to = h.to === undefined ? undefined : parseDuration(h.to);
+    if (from !== undefined && to !== undefined && to <= from) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `to (${h.to}) must be after from (${h.from})` });
+    }
+  });
+export type HookBehaviour = z.infer<typeof hookBehaviour>;
+
+/** The status code a hook answers at `atMs`: 200 outside its window. */
+export function hookAnswerAt(behaviour: HookBehaviour | undefined, atMs: number): number {
+  if (!behaviour) return 200;
+  const from = parseDuration(behaviour.from) ?? 0;
+  const to = behaviour.to === undefined ? Infinity : (parseDuration(behaviour.to) ?? Infinity);
+  if (atMs < from || atMs >= to) return 200;
+  return behaviour.status ?? (behaviour.fail === false ? 200 : 500);
+}
+
 export const scenarioSpec = z.strictObject({
   /** When the simulated clock starts; matters for release windows. A Monday morning by default. */
   start: z.iso
@@ -196,6 +246,8 @@ export const scenarioSpec = z.strictObject({
   /** How each revision behaves, by revision label value (v2) or subset name; others behave like the default. */
   revisions: z.record(z.string(), revisionBehaviour).default({}),
   faults: z.array(faultSpec).default([]),
+  /** How the release's webhooks answer, by hook name; a hook not named answers 200. */
+  hooks: z.record(z.string(), hookBehaviour).default({}),
 });
 export type Scenario = z.infer<typeof scenarioSpec>;
 export type ScenarioInput = z.input<typeof scenarioSpec>;

@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifests, type Manifest } from '../istio/manifests.js';
+import { parseManifests, type Manifest } from '../routers/istio/manifests.js';
 import type { Deployment, KubeObject } from '../kube/resources.js';
 import { loadCluster, type SimulatedCluster } from './cluster.js';
-import { RELATIVE_ANALYSIS, relativeReviews, reviewsWith } from '../../test/builders/sim.js';
+import {
+  gatewayReviewsObjects,
+  managedGatewayObjects,
+  RELATIVE_ANALYSIS,
+  relativeReviews,
+  reviewsWith,
+} from '../../test/builders/sim.js';
 import { DEMO_CASES, reviewsObjects } from './demo.js';
 import { renderEntry, renderSummary } from './render.js';
 import { scenarioSpec, type ScenarioInput } from './scenario.js';
@@ -43,7 +49,7 @@ describe('simulate: the real reconciler on a virtual clock', () => {
     expect([...new Set(result.weights.map((w) => w.actual))]).toEqual([0, 10, 20, 50, 100]);
     expect(result.timeline.at(-1)?.decision.action).toBe('Succeed');
     // the weights were read back from the VirtualService the Reconciler patched in the MemoryKube
-    const vs = c.kube.get('VirtualService', c.virtualService) as {
+    const vs = c.kube.get('VirtualService', c.virtualService!) as {
       spec: { http: { route: { destination: { subset: string }; weight?: number }[] }[] };
     };
     expect(vs.spec.http[0]?.route).toEqual([
@@ -146,11 +152,11 @@ describe('simulate: the real reconciler on a virtual clock', () => {
       (spec.trafficRouting as { istio: { canarySubset: string } }).istio.canarySubset = 'v9';
     });
     const c = cluster(objects);
-    const before = c.kube.get('VirtualService', c.virtualService)?.spec;
+    const before = c.kube.get('VirtualService', c.virtualService!)?.spec;
     const result = await simulate(c, scenarioSpec.parse({}), { seed: 1 });
     expect(result.outcome).toBe('Failed');
     expect(result.message).toMatch(/invalid configuration, traffic left as it is: .*v9/);
-    expect(c.kube.get('VirtualService', c.virtualService)?.spec).toEqual(before);
+    expect(c.kube.get('VirtualService', c.virtualService!)?.spec).toEqual(before);
   });
 
   it('names scenario revisions the release does not have', () => {
@@ -390,5 +396,211 @@ describe('simulate: managed mode', () => {
     expect(result.timeline.map((e) => e.decision.action).slice(-2)).toEqual(['Rollback', 'Revert']);
     expect(deployment(c, 'podinfo').spec?.template).toEqual(original);
     expect(canaryShare(result)).toBeLessThan(0.11);
+  });
+});
+
+describe('simulate: through an HTTPRoute (Gateway API)', () => {
+  const healthyRevisions = { v1: healthy!.scenario.revisions.v1!, v2: healthy!.scenario.revisions.v2! };
+  type Rule = { name?: string; backendRefs: { name: string; weight?: number }[]; filters?: unknown[] };
+  const rules = (c: SimulatedCluster) =>
+    (c.kube.get('HTTPRoute', c.httpRoute!) as unknown as { spec: { rules: Rule[] } }).spec.rules;
+
+  it('promotes a healthy canary, every request routed by the HTTPRoute the reconciler patched', async () => {
+    const c = cluster(gatewayReviewsObjects('v2'));
+    expect(c.router).toBe('gatewayAPI');
+    const result = await simulate(c, scenarioSpec.parse({ revisions: healthyRevisions }), { seed: 1 });
+    expect(result.outcome).toBe('Succeeded');
+    expect([...new Set(result.weights.map((w) => w.actual))]).toEqual([0, 10, 20, 50, 100]);
+    expect(rules(c)[0]?.backendRefs).toEqual([
+      { name: 'reviews-v1', port: 9080, weight: 0 },
+      { name: 'reviews-v2', port: 9080, weight: 100 },
+    ]);
+    // the Services' selectors picked the made-up Deployments: every request reached v1 or v2
+    expect(result.dropped).toEqual({});
+    expect(result.served.v2!.total).toBeGreaterThan(1000);
+    expect(result.subsets).toEqual({ v1: 'reviews-v1', v2: 'reviews-v2' });
+  });
+
+  it('rolls a faulty canary back to weight 0 in the HTTPRoute while it has 10 % of the traffic', async () => {
+    const c = cluster(gatewayReviewsObjects('v3'));
+    const result = await simulate(c, faulty!.scenario, { seed: 1 });
+    expect(result.outcome).toBe('RolledBack');
+    expect(result.timeline.at(-1)?.decision.action).toBe('Rollback');
+    expect(result.timeline.at(-1)?.actualWeight).toBe(0);
+    expect(canaryShare(result)).toBeLessThan(0.11);
+    const weights = Object.fromEntries(rules(c)[0]!.backendRefs.map((r) => [r.name, r.weight]));
+    expect(weights).toEqual({ 'reviews-v1': 100, 'reviews-v3': 0 });
+  });
+
+  it('mirrors through a RequestMirror filter and routes a test group through canaria’s A/B rule', async () => {
+    const mirrored = gatewayReviewsObjects('v2');
+    (mirrored[0]!.spec as { strategy: unknown }).strategy = {
+      steps: [{ mirror: { percent: 50, duration: '3m' } }],
+    };
+    const result = await simulate(cluster(mirrored), scenarioSpec.parse({}), { seed: 1 });
+    expect(result.outcome).toBe('Succeeded');
+    expect(result.stages.map((s) => s.kind)).toContain('mirror');
+    const stage = result.timeline.find((e) => e.decision.message.startsWith('step 1 (mirror 50%) done'))!;
+    expect(stage.served.v2!.total / stage.served.v1!.total).toBeGreaterThan(0.45);
+    expect(stage.served.v2!.total / stage.served.v1!.total).toBeLessThan(0.55);
+
+    const ab = gatewayReviewsObjects('v2');
+    (ab[0]!.spec as { strategy: unknown }).strategy = {
+      steps: [
+        { match: { headers: [{ name: 'end-user', exact: 'testuser' }], canaryWeight: 100, duration: '5m' } },
+        { setWeight: 50 },
+        { analysis: { duration: '2m' } },
+      ],
+    };
+    const abResult = await simulate(
+      cluster(ab),
+      scenarioSpec.parse({
+        traffic: {
+          requestsPerSecond: 50,
+          requests: [{ share: 0.9 }, { share: 0.1, headers: { 'end-user': 'testuser' } }],
+        },
+      }),
+      { seed: 1 },
+    );
+    expect(abResult.outcome).toBe('Succeeded');
+    const [abStage] = abResult.stages;
+    expect(abStage).toMatchObject({
+      kind: 'match',
+      label: 'A/B: header end-user = testuser (100% of them to the canary)',
+    });
+    // the test group, a tenth of the requests, reached the canary through canaria's A/B rule; nobody else
+    const during = abResult.shares.filter((p) => p.atMs <= abStage!.toMs - 60_000);
+    expect(during.length).toBeGreaterThanOrEqual(4);
+    for (const p of during) expect(p.canary / p.total).toBeGreaterThan(0.06);
+    for (const p of during) expect(p.canary / p.total).toBeLessThan(0.14);
+  });
+
+  it('managed mode: canaria creates <service>-primary and -canary, and promotes the change', async () => {
+    const c = cluster(managedGatewayObjects());
+    const result = await simulate(c, scenarioSpec.parse({}), { seed: 1 });
+    expect(result.mode).toBe('managed');
+    expect(result.outcome).toBe('Succeeded');
+    const actual = result.weights.map((w) => w.actual).filter((w, i, all) => w !== all[i - 1]);
+    expect(actual).toEqual([0, 10, 50, 0]);
+    for (const name of ['podinfo-primary', 'podinfo-canary'])
+      expect(c.kube.get('Service', { namespace: 'default', name })).toBeDefined();
+    expect(result.canary).toEqual({ subset: 'podinfo-canary', revision: 'canary' });
+    expect(result.served.canary!.total).toBeGreaterThan(1000);
+  });
+});
+
+describe('simulate: webhooks and notifications', () => {
+  const withHooks = (webhooks: Record<string, unknown>[], notifications?: Record<string, unknown>) =>
+    reviewsWith((spec) => {
+      spec.webhooks = webhooks;
+      if (notifications) spec.notifications = notifications;
+    });
+  const firstAt = (r: SimulationResult, action: string) =>
+    r.timeline.find((e) => e.decision.action === action)?.lastAtMs;
+
+  it('holds at 0 % while pre-rollout fails for its first 2 minutes, then proceeds; the timeline lists the calls', async () => {
+    const result = await run(
+      withHooks([{ name: 'smoke', type: 'pre-rollout', url: 'http://smoke.test/check?token=x' }]),
+      { hooks: { smoke: { fail: true, to: '2m' } } },
+    );
+    expect(result.outcome).toBe('Succeeded');
+    const calls = result.hookCalls.filter((c) => c.name === 'smoke');
+    // first asked at the first reconcile's look again (a slice, 5 s), then again every analysis
+    // interval (a minute) while it failed, and once after it passed
+    expect(calls.filter((c) => !c.ok).map((c) => c.atMs)).toEqual([5_000, 65_000]);
+    expect(calls.every((c) => c.ok === c.atMs >= 120_000)).toBe(true);
+    expect(calls.filter((c) => c.ok)).toHaveLength(1);
+    // no traffic moved before the hook passed
+    const exposed = result.weights.find((w) => w.actual > 0);
+    expect(exposed?.atMs).toBeGreaterThanOrEqual(120_000);
+    expect(result.served.v2?.total ?? 0).toBeGreaterThan(0);
+    const waiting = result.timeline.find((e) => e.decision.reason === 'WaitingForHook');
+    expect(waiting?.desiredWeight).toBe(0);
+    expect(waiting?.hooks?.map((c) => c.statusCode)).toContain(500);
+    const text = result.timeline
+      .map((e) => renderEntry(e, { stable: 'v1', canary: 'v2' }, { color: false }))
+      .join('\n');
+    expect(text).toMatch(/hook smoke, pre-rollout: HTTP 500 \(failed\) x2 \(00:05-01:05\)/);
+    expect(text).toMatch(/hook smoke, pre-rollout: HTTP 200 at 02:05/);
+  });
+
+  it('keeps a confirm-promotion gate closed until minute 15: the release holds at its last step until then', async () => {
+    const result = await run(
+      withHooks([{ name: 'release-manager', type: 'confirm-promotion', url: 'http://gate.test/approve' }]),
+      { hooks: { 'release-manager': { status: 403, to: '15m' } } },
+    );
+    expect(result.outcome).toBe('Succeeded');
+    const holdAt = result.timeline.find((e) => e.decision.reason === 'WaitingForHook');
+    expect(holdAt?.actualWeight).toBe(50);
+    expect(holdAt?.atMs).toBeLessThan(10 * 60_000);
+    expect(firstAt(result, 'Promote') ?? firstAt(result, 'Succeed')).toBeGreaterThanOrEqual(15 * 60_000);
+    // at 50 % the whole time it waited
+    const during = result.weights.filter((w) => w.atMs > (holdAt?.atMs ?? 0) && w.atMs < 15 * 60_000);
+    expect(during.every((w) => w.actual === 50)).toBe(true);
+    const gate = result.hookCalls.filter((c) => c.gate === 'confirm-promotion');
+    expect(gate.at(-1)).toMatchObject({ statusCode: 200, ok: true });
+    expect(gate.slice(0, -1).every((c) => c.statusCode === 403)).toBe(true);
+  });
+
+  it('lists the notifications each decision would send, with each sink’s severity filter', async () => {
+    const sinks = {
+      sinks: [
+        { name: 'team-chat', type: 'slack', secretRef: { name: 'slack', key: 'url' } },
+        { name: 'pager', type: 'cloudevents', secretRef: { name: 'pager', key: 'url' }, severity: 'error' },
+      ],
+    };
+    const result = await run(
+      reviewsWith((spec) => {
+        spec.notifications = sinks;
+      }),
+      { faults: [{ at: '0s', revision: 'v2', errorRate: 0.2 }] },
+    );
+    expect(result.outcome).toBe('RolledBack');
+    const kinds = result.notifications.map((n) => `${n.severity} ${n.kind} -> ${n.sentTo.join(',')}`);
+    expect(kinds[0]).toBe('info started -> team-chat');
+    expect(kinds.at(-1)).toBe('error rolledback -> team-chat,pager');
+    expect(result.notifications[0]?.skipped).toEqual([{ sink: 'pager', why: 'filtered' }]);
+    const rollback = result.timeline.at(-1)!;
+    expect(renderEntry(rollback, { stable: 'v1', canary: 'v2' }, { color: false })).toContain(
+      'notify error rolledback (AnalysisFailed) to team-chat, pager',
+    );
+  });
+
+  it('calls the rollout hook with each analysis once the canary has traffic, fails analyses while it fails, and tells post-rollout once', async () => {
+    const hooks = [
+      { name: 'load', type: 'rollout', url: 'http://loadtester.test/' },
+      { name: 'done', type: 'post-rollout', url: 'http://done.test/' },
+      { name: 'undo', type: 'rollback', url: 'http://undo.test/' },
+    ];
+    const healthy = await run(withHooks(hooks), {});
+    expect(healthy.outcome).toBe('Succeeded');
+    const load = healthy.hookCalls.filter((c) => c.name === 'load');
+    // one call per analysis, none before the canary had traffic
+    expect(load.length).toBe(healthy.analyses.length);
+    const firstExposed = healthy.weights.find((w) => w.actual > 0)?.atMs ?? 0;
+    expect(load.every((c) => c.atMs >= firstExposed)).toBe(true);
+    expect(healthy.hookCalls.filter((c) => c.type === 'post-rollout')).toHaveLength(1);
+    expect(healthy.hookCalls.filter((c) => c.type === 'rollback')).toHaveLength(0);
+    expect(healthy.timeline.at(-1)?.hooks?.map((c) => c.name)).toEqual(['done']);
+
+    const failing = await run(withHooks(hooks), { hooks: { load: { fail: true, from: '3m' } } });
+    expect(failing.outcome).toBe('RolledBack');
+    expect(failing.timeline.at(-1)?.decision.action).toBe('Rollback');
+    expect(failing.timeline.at(-1)!.atMs).toBeGreaterThanOrEqual(3 * 60_000);
+    expect(failing.hookCalls.filter((c) => c.type === 'rollback')).toHaveLength(1);
+  });
+
+  it('records no notifications without sinks, and leaves the timeline of a release without hooks as it was', async () => {
+    const result = await run(reviewsObjects('v2'), {});
+    expect(result.notifications).toEqual([]);
+    expect(result.hookCalls).toEqual([]);
+    expect(result.timeline.every((e) => e.hooks === undefined && e.notifications === undefined)).toBe(true);
+  });
+
+  it('names a scenario hook the release does not have', () => {
+    const c = cluster(withHooks([{ name: 'smoke', type: 'pre-rollout', url: 'http://smoke.test/' }]));
+    expect(checkScenarioNames(scenarioSpec.parse({ hooks: { smok: { fail: true } } }), c)).toEqual([
+      { path: 'hooks.smok', message: 'the release has no webhook "smok"; its webhooks: smoke' },
+    ]);
   });
 });

@@ -11,22 +11,33 @@ import { parseDuration } from '../api/duration.js';
 import type { ValidationIssue } from '../api/validation.js';
 import { MeasureBatcher } from '../controller/measure-batcher.js';
 import { Reconciler } from '../controller/reconciler.js';
-import { expandSteps } from '../engine/steps.js';
-import { readRouting } from '../istio/routes.js';
+import { expandSteps } from '../engine/index.js';
+import { readRouting } from '../routers/istio/routes.js';
 import {
   destinationRule as destinationRuleSchema,
   virtualService as virtualServiceSchema,
   type DestinationRule,
   type VirtualService,
-} from '../istio/types.js';
+} from '../routers/istio/types.js';
 import type { Deployment } from '../kube/resources.js';
 import { refKey } from '../kube/resources.js';
 import { silentLogger } from '../telemetry/logger.js';
-import { rollOutDeployments, subsetRevisions, type SimulatedCluster } from './cluster.js';
+import { gatewayRoutingOf } from '../api/routing.js';
+import { readSplit } from '../routers/gateway-api/routes.js';
+import { parseHttpRoute } from '../routers/gateway-api/types.js';
+import { rollOutDeployments, serviceRevisions, subsetRevisions, type SimulatedCluster } from './cluster.js';
+import { HttpRouteTrafficRouter } from './http-route-traffic.js';
 import { bucketProbabilities } from './histogram.js';
 import { MeshMetricsProvider } from './mesh-metrics.js';
 import { SimulatedMesh, type Behaviour, type RevisionPoint, type Served } from './mesh.js';
 import { createRng } from './rng.js';
+import {
+  SimulatedHooks,
+  SimulatedNotifications,
+  type SimulatedHookCall,
+  type SimulatedNotification,
+  type SimulatedSink,
+} from './hooks.js';
 import { behaviourAt, latencyCdf, requestRate, type Scenario } from './scenario.js';
 import { TrafficRouter } from './traffic.js';
 
@@ -80,6 +91,10 @@ export interface TimelineEntry {
   served: Record<string, Served>;
   /** The latest decision of the line, with its evidence. */
   decision: DecisionRecord;
+  /** The webhooks called while the line was open (a gate asked again, each analysis' rollout hooks). */
+  hooks?: SimulatedHookCall[];
+  /** The notifications its decisions would send, with the sinks that get each. */
+  notifications?: SimulatedNotification[];
 }
 
 export interface WeightPoint {
@@ -171,6 +186,8 @@ export interface Progress {
 export interface Sides {
   stable: string;
   canary: string;
+  /** The object whose weights the timeline reads back: VirtualService or HTTPRoute. */
+  shownBy?: string;
 }
 
 export interface SimulationOptions {
@@ -182,12 +199,16 @@ export interface SimulationOptions {
   onEntry?: (entry: TimelineEntry, sides: Sides) => void;
   /** Called after every slice; the simulation waits for it, so a display can pace it. */
   onProgress?: (progress: Progress) => void | Promise<void>;
+  /** Operator-wide sinks, besides the release's own spec.notifications. */
+  notificationSinks?: readonly SimulatedSink[];
 }
 
 export interface SimulationResult {
   release: string;
   seed: number;
   mode: 'subsets' | 'managed';
+  /** The object that routed the requests and shows the weights: VirtualService or HTTPRoute. */
+  routedBy: 'VirtualService' | 'HTTPRoute';
   stable: { subset: string; revision: string };
   canary: { subset: string; revision: string };
   /** The release's phase at the end; Progressing or Paused when the time limit came first. */
@@ -212,9 +233,13 @@ export interface SimulationResult {
   analyses: AnalysisPoint[];
   /** Per revision, error rate and latency period by period. */
   series: Record<string, RevisionPoint[]>;
-  /** The subset each revision value ran in. */
+  /** The subset (Gateway API: the Service) each revision value ran in. */
   subsets: Record<string, string>;
   status: CanaryReleaseStatus | undefined;
+  /** Every webhook call, in order. */
+  hookCalls: SimulatedHookCall[];
+  /** Every notification the decisions would send; none when no sink is configured. */
+  notifications: SimulatedNotification[];
 }
 
 /** Revision names the scenario uses that the release does not have: a typo would silently do nothing. */
@@ -238,6 +263,12 @@ export function checkScenarioNames(scenario: Scenario, cluster: SimulatedCluster
     ...scenario.faults.flatMap((f, i) =>
       known.has(f.revision) ? [] : [unknown(`faults[${i}].revision`, f.revision)],
     ),
+    ...Object.keys(scenario.hooks).flatMap((name) => {
+      const hooks = (cluster.spec.webhooks ?? []).map((h) => h.name);
+      if (hooks.includes(name)) return [];
+      const known = hooks.length ? `its webhooks: ${hooks.join(', ')}` : 'it has no spec.webhooks';
+      return [{ path: `hooks.${name}`, message: `the release has no webhook "${name}"; ${known}` }];
+    }),
   ];
 }
 
@@ -323,20 +354,33 @@ export async function simulate(
   const maxDurationMs = parseDuration(scenario.maxDuration) ?? 6 * 3_600_000;
   let now = start;
   kube.clock = () => new Date(now);
+  const hooks = new SimulatedHooks(scenario, start);
+  const notifications = new SimulatedNotifications(options.notificationSinks ?? [], start);
   const reconciler = new Reconciler({
     kube,
     measurer: new MeasureBatcher(new MeshMetricsProvider(mesh), 0),
     clock: () => new Date(now),
     logger: silentLogger(),
+    hooks,
+    notifications,
   });
   const key = refKey(cluster.release);
   const label = spec.analysis?.revisionLabel ?? 'destination_canonical_revision';
   const stepCount = expandSteps(spec.strategy).length;
   let service = cluster.service;
-  const router = new TrafficRouter(rng, scenario.traffic.requests ?? [{ share: 1 }], service);
+  const classes = scenario.traffic.requests ?? [{ share: 1 }];
+  const gatewayRouting = gatewayRoutingOf(spec);
+  const router =
+    cluster.router === 'gatewayAPI' && gatewayRouting
+      ? new HttpRouteTrafficRouter(rng, classes, service, [
+          gatewayRouting.stableService,
+          gatewayRouting.canaryService,
+        ])
+      : new TrafficRouter(rng, classes, service);
   const stable = { ...cluster.stable };
   const canary = { ...cluster.canary };
-  const sides = (): Sides => ({ stable: stable.revision, canary: canary.revision });
+  const shownBy = cluster.router === 'gatewayAPI' ? 'HTTPRoute' : 'VirtualService';
+  const sides = (): Sides => ({ stable: stable.revision, canary: canary.revision, shownBy });
   /** Every revision value a subset ran, so behaviour by subset name follows a primary's new revision. */
   const subsetOf = new Map<string, string>();
   const noteSubsets = () => {
@@ -378,22 +422,63 @@ export async function simulate(
 
   /** Pods come and go with the reconciler's scaling and the primary's updates: which subset is which revision. */
   let podsVersion = '';
+  const sideServices = [cluster.stable.subset, cluster.canary.subset];
   const readPods = () => {
+    const selection = cluster.destinationRule
+      ? [kube.get('DestinationRule', cluster.destinationRule)?.metadata.resourceVersion]
+      : // Gateway API: the Services' selectors pick the pods (managed mode: canaria writes them)
+        kube.list('Service').map((o) => `${o.metadata.name}@${o.metadata.resourceVersion ?? ''}`);
     const version = [
-      kube.get('DestinationRule', cluster.destinationRule)?.metadata.resourceVersion,
+      ...selection,
       ...kube.list('Deployment').map((d) => `${d.metadata.name}@${d.metadata.resourceVersion ?? ''}`),
     ].join(',');
     if (version === podsVersion) return false;
     podsVersion = version;
-    service = { ...service, revisions: subsetRevisions(kube, cluster.destinationRule, label) };
+    const revisions = cluster.destinationRule
+      ? subsetRevisions(kube, cluster.destinationRule, label)
+      : serviceRevisions(kube, cluster.release.namespace, sideServices, label);
+    service = { ...service, revisions };
     router.retarget(service);
     noteSubsets();
     return true;
   };
 
   let routesVersion: string | undefined;
+  const showStage = (stage: { kind: Stage['kind']; label: string } | undefined) => {
+    if (stageNow && (stage?.kind !== stageNow.kind || stage.label !== stageNow.label)) {
+      stages.push({ ...stageNow, toMs: now - start });
+      stageNow = undefined;
+    }
+    if (stage && !stageNow) stageNow = { ...stage, fromMs: now - start };
+  };
+  /** Gateway API: the HTTPRoute as the reconciler patched it routes every request, as a waypoint or gateway would. */
+  const readHttpRoute = (force: boolean) => {
+    if (!cluster.httpRoute || !gatewayRouting || !(router instanceof HttpRouteTrafficRouter)) return;
+    const object = kube.get('HTTPRoute', cluster.httpRoute);
+    if (!force && object?.metadata.resourceVersion === routesVersion) return;
+    routesVersion = object?.metadata.resourceVersion;
+    const parsed = object && parseHttpRoute(object);
+    if (!parsed?.ok) return;
+    router.update(parsed.value);
+    const split = readSplit(parsed.value, gatewayRouting);
+    if (!split.ok) return;
+    const { canaryWeight, total, match, mirrorPercent } = split.value;
+    actualWeight = total > 0 ? Math.round(((canaryWeight * 100) / total) * 10_000) / 10_000 : 0;
+    // the stages as the HTTPRoute shows them, not as the release wants them
+    showStage(
+      match
+        ? { kind: 'match', label: describeMatch(status?.routing?.match) }
+        : mirrorPercent
+          ? { kind: 'mirror', label: `mirror ${mirrorPercent}% of requests to the canary` }
+          : undefined,
+    );
+  };
   /** The VirtualService changes only when the reconciler patches it: re-read it after every reconcile. */
   const readRoutes = (force: boolean) => {
+    if (!cluster.virtualService || !(router instanceof TrafficRouter)) {
+      readHttpRoute(force);
+      return;
+    }
     const object = kube.get('VirtualService', cluster.virtualService);
     if (!force && object?.metadata.resourceVersion === routesVersion) return;
     routesVersion = object?.metadata.resourceVersion;
@@ -406,20 +491,19 @@ export async function simulate(
       drs,
       virtualServices.filter((v) => !v.spec.hosts?.length),
     );
-    const reading = readRouting(vs, spec.trafficRouting.istio);
+    const istio = spec.trafficRouting.istio;
+    if (!istio) return;
+    const reading = readRouting(vs, istio);
     if (!reading.ok) return;
     actualWeight = Math.round(reading.value.canaryPercent * 10_000) / 10_000;
     // the stages as the VirtualService shows them, not as the release wants them
-    const stage: { kind: Stage['kind']; label: string } | undefined = reading.value.matchRoute
-      ? { kind: 'match', label: describeMatch(status?.routing?.match) }
-      : reading.value.mirrorPercent
-        ? { kind: 'mirror', label: `mirror ${reading.value.mirrorPercent}% of requests to the canary` }
-        : undefined;
-    if (stageNow && (stage?.kind !== stageNow.kind || stage.label !== stageNow.label)) {
-      stages.push({ ...stageNow, toMs: now - start });
-      stageNow = undefined;
-    }
-    if (stage && !stageNow) stageNow = { ...stage, fromMs: now - start };
+    showStage(
+      reading.value.matchRoute
+        ? { kind: 'match', label: describeMatch(status?.routing?.match) }
+        : reading.value.mirrorPercent
+          ? { kind: 'mirror', label: `mirror ${reading.value.mirrorPercent}% of requests to the canary` }
+          : undefined,
+    );
   };
   const noteWeights = () => {
     const desired = status?.canaryWeight ?? 0;
@@ -515,6 +599,18 @@ export async function simulate(
       open = entry;
     }
   };
+  /** Hook calls and notifications not yet on a timeline line: those before its first decision. */
+  let shownCalls = 0;
+  let shownNotifications = 0;
+  const noteHooksAndNotifications = () => {
+    if (!open) return;
+    const calls = hooks.calls.slice(shownCalls);
+    const told = notifications.sent.slice(shownNotifications);
+    shownCalls = hooks.calls.length;
+    shownNotifications = notifications.sent.length;
+    if (calls.length) open.hooks = [...(open.hooks ?? []), ...calls];
+    if (told.length) open.notifications = [...(open.notifications ?? []), ...told];
+  };
   const reconcile = async (): Promise<number> => {
     const patchesBefore = kube.calls.patch;
     const windowBefore = status?.windowStartedAt;
@@ -527,6 +623,7 @@ export async function simulate(
     noteWeights();
     noteAnalysis(windowBefore);
     noteDecisions();
+    noteHooksAndNotifications();
     if (kube.calls.patch > patchesBefore) return RECONCILE_AFTER_PATCH_MS;
     if (requeue === null) return RESYNC_MS;
     return requeue > 0 ? Math.max(requeue, MIN_REQUEUE_MS) : 0;
@@ -595,6 +692,7 @@ export async function simulate(
     release: key,
     seed: options.seed,
     mode: cluster.mode,
+    routedBy: shownBy,
     stable,
     canary,
     outcome,
@@ -619,6 +717,8 @@ export async function simulate(
     ),
     subsets: Object.fromEntries([...subsetOf].sort(([a], [b]) => a.localeCompare(b))),
     status,
+    hookCalls: hooks.calls,
+    notifications: notifications.sent,
   };
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seed } from '../../test/fixtures/seeds/load.js';
-import type { DestinationRule, VirtualService } from '../istio/types.js';
+import type { DestinationRule, VirtualService } from '../routers/istio/types.js';
 import { createRng } from './rng.js';
 import { requestClass, type RequestClass } from './scenario.js';
 import { classRequest, TrafficRouter } from './traffic.js';

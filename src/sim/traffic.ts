@@ -1,6 +1,6 @@
-import { evaluateRoute, type RouteEvaluation, type RouteRequest } from '../istio/evaluate.js';
-import { hostMatchSpecificity, MESH, sameHost } from '../istio/hosts.js';
-import { namespaceOf, type DestinationRule, type VirtualService } from '../istio/types.js';
+import { evaluateRoute, type RouteEvaluation, type RouteRequest } from '../routers/istio/evaluate.js';
+import { hostMatchSpecificity, MESH, sameHost } from '../routers/istio/hosts.js';
+import { namespaceOf, type DestinationRule, type VirtualService } from '../routers/istio/types.js';
 import { binomial, multinomial } from './rng.js';
 import type { RequestClass } from './scenario.js';
 

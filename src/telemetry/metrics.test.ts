@@ -10,7 +10,9 @@ import {
   type MetricEvidence,
   type VerdictKind,
 } from '../api/canary-release.js';
+import { parseExposition } from './exposition.test-support.js';
 import { ControllerMetrics, type ReleaseSighting } from './metrics.js';
+import { SLICE } from './release-series.js';
 
 const decision = (action: DecisionAction, time: string): DecisionRecord => ({
   time,
@@ -35,30 +37,37 @@ const progressing = (patch: Partial<CanaryReleaseStatus> = {}): CanaryReleaseSta
   ...patch,
 });
 
+/** The exposition /metrics serves, slices joined. */
+async function exposition(metrics: ControllerMetrics): Promise<string> {
+  let text = '';
+  for await (const slice of metrics.exposition()) text += slice;
+  return text;
+}
+
 /** The exposition lines of one metric, as Prometheus scrapes them. */
 async function lines(metrics: ControllerMetrics, metric: string): Promise<string[]> {
-  const text = await metrics.registry.metrics();
+  const text = await exposition(metrics);
   return text.split('\n').filter((line) => line.startsWith(`${metric}{`));
 }
 
-const decisionLine = (namespace: string, name: string, action: DecisionAction, value: number) =>
-  `canaria_decision_total{namespace="${namespace}",name="${name}",action="${action}"} ${value}`;
+const decisionLine = (action: DecisionAction, value: number) =>
+  `canaria_decision_total{action="${action}"} ${value}`;
 const analysisLine = (namespace: string, name: string, result: VerdictKind, value: number) =>
   `canaria_analysis_total{namespace="${namespace}",name="${name}",result="${result}"} ${value}`;
 
 describe('ControllerMetrics', () => {
-  it('starts every decision and verdict series of a release at 0 the first time it sees the release', async () => {
+  it("starts every action's decision counter at 0, and a release's verdict counters the first time it sees the release", async () => {
     const metrics = new ControllerMetrics();
-    metrics.observe('shop', 'reviews', undefined, progressing());
     expect(await lines(metrics, 'canaria_decision_total')).toEqual(
-      DECISION_ACTIONS.map((action) => decisionLine('shop', 'reviews', action, 0)),
+      DECISION_ACTIONS.map((action) => decisionLine(action, 0)),
     );
+    metrics.observe('shop', 'reviews', undefined, progressing());
     expect(await lines(metrics, 'canaria_analysis_total')).toEqual(
       VERDICTS.map((result) => analysisLine('shop', 'reviews', result, 0)),
     );
   });
 
-  it('counts decisions and verdicts per release, each once', async () => {
+  it('counts decisions per action and verdicts per release, each once', async () => {
     const metrics = new ControllerMetrics();
     const first = progressing({ decisions: [decision('Start', 't0')] });
     metrics.observe('shop', 'reviews', undefined, first);
@@ -72,9 +81,9 @@ describe('ControllerMetrics', () => {
     metrics.observe('shop', 'reviews', failed, failed);
 
     const decisions = await lines(metrics, 'canaria_decision_total');
-    expect(decisions).toContain(decisionLine('shop', 'reviews', 'Rollback', 1));
-    expect(decisions).toContain(decisionLine('shop', 'reviews', 'Start', 1));
-    expect(decisions).toContain(decisionLine('shop', 'ratings', 'Rollback', 0));
+    expect(decisions).toContain(decisionLine('Rollback', 1));
+    expect(decisions).toContain(decisionLine('Start', 1));
+    expect(decisions).toContain(decisionLine('Advance', 0));
     const analyses = await lines(metrics, 'canaria_analysis_total');
     expect(analyses).toContain(analysisLine('shop', 'reviews', 'Fail', 1));
     expect(analyses).toContain(analysisLine('shop', 'reviews', 'Pass', 0));
@@ -91,16 +100,15 @@ describe('ControllerMetrics', () => {
     metrics.observe('shop', 'ratings', undefined, progressing());
     metrics.forget('shop', 'reviews');
 
-    const text = await metrics.registry.metrics();
+    const text = await exposition(metrics);
     expect(text).not.toContain('name="reviews"');
-    expect(await lines(metrics, 'canaria_decision_total')).toHaveLength(DECISION_ACTIONS.length);
     expect(await lines(metrics, 'canaria_analysis_total')).toHaveLength(VERDICTS.length);
-    expect(text).toContain(decisionLine('shop', 'ratings', 'Rollback', 0));
+    expect(text).toContain(analysisLine('shop', 'ratings', 'Fail', 0));
 
     // a release created again under the same name starts from 0
     metrics.observe('shop', 'reviews', undefined, progressing());
-    expect(await lines(metrics, 'canaria_decision_total')).toContain(
-      decisionLine('shop', 'reviews', 'Rollback', 0),
+    expect(await lines(metrics, 'canaria_analysis_total')).toContain(
+      analysisLine('shop', 'reviews', 'Fail', 0),
     );
   });
 
@@ -147,7 +155,7 @@ describe('ControllerMetrics', () => {
     const metrics = new ControllerMetrics();
     const status = progressing({ lastAnalysis: analysisOf('Fail', [errorRatio('Fail')]) });
     metrics.observe('shop', 'reviews', undefined, status);
-    const text = await metrics.registry.metrics();
+    const text = await exposition(metrics);
     const of = (metric: string, labels: string, value: number) =>
       `${metric}{namespace="shop",name="reviews",metric="error-ratio"${labels}} ${value}`;
     for (const line of [
@@ -155,13 +163,14 @@ describe('ControllerMetrics', () => {
       of('canaria_analysis_metric_value', ',role="stable"', 0.005),
       of('canaria_analysis_metric_bound', '', 0.0085),
       of('canaria_analysis_metric_verdict', ',verdict="Fail"', 1),
-      of('canaria_analysis_metric_verdict', ',verdict="Pass"', 0),
       of('canaria_analysis_metric_requests', ',role="canary"', 200),
       of('canaria_analysis_metric_errors', ',role="canary"', 10),
       of('canaria_analysis_metric_requests', ',role="stable"', 2000),
       of('canaria_analysis_metric_errors', ',role="stable"', 10),
     ])
       expect(text).toContain(line);
+    // the verdict given is the one series of the verdict: no zeros for the verdicts not given
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(1);
     // a value the judge did not have is no series, rather than a zero that looks measured
     expect(await lines(metrics, 'canaria_analysis_metric_slow_requests')).toEqual([]);
     expect(await lines(metrics, 'canaria_analysis_metric_e_value')).toEqual([]);
@@ -213,8 +222,8 @@ describe('ControllerMetrics', () => {
     metrics.observe('shop', 'reviews', undefined, both);
     const one = progressing({ lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]) });
     metrics.observe('shop', 'reviews', both, one);
-    expect(await metrics.registry.metrics()).not.toContain('metric="latency"');
-    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(VERDICTS.length);
+    expect(await exposition(metrics)).not.toContain('metric="latency"');
+    expect(await lines(metrics, 'canaria_analysis_metric_verdict')).toHaveLength(1);
   });
 
   it('keeps the evidence of an analysis that moved the weight, from the decision it led to', async () => {
@@ -239,7 +248,7 @@ describe('ControllerMetrics', () => {
       decisions: [...(rolledBack.decisions ?? []), decision('Start', 't2')],
     };
     metrics.observe('shop', 'reviews', rolledBack, restarted);
-    expect(await metrics.registry.metrics()).not.toContain('canaria_analysis_metric_verdict{');
+    expect(await exposition(metrics)).not.toContain('canaria_analysis_metric_verdict{');
   });
 
   it('counts an analysis that moved the weight once, though only its decision carries it', async () => {
@@ -300,12 +309,117 @@ describe('ControllerMetrics', () => {
     });
     metrics.observe('shop', 'reviews', undefined, status, sighting('v1', 'v2'));
     metrics.forget('shop', 'reviews');
-    expect(await metrics.registry.metrics()).not.toContain('name="reviews"');
+    expect(await exposition(metrics)).not.toContain('name="reviews"');
     // sighted again from scratch: nothing of the old info comes back
     metrics.observe('shop', 'reviews', undefined, { phase: 'Failed' });
     expect(await lines(metrics, 'canaria_release_info')).toEqual([
       'canaria_release_info{namespace="shop",name="reviews",router="istio"} 1',
     ]);
+  });
+
+  it('gives a release in mid-rollout 26 series: the current phase and verdicts only, decisions counted per action', async () => {
+    const metrics = new ControllerMetrics();
+    const midRollout = progressing({
+      actualCanaryWeight: 10,
+      decisions: [decision('Start', '2026-11-21T10:00:00Z'), decision('Advance', '2026-11-21T10:01:00Z')],
+      lastAnalysis: analysisOf('Pass', [errorRatio('Pass'), { ...errorRatio('Pass'), metric: 'latency' }]),
+    });
+    for (const name of ['reviews', 'ratings', 'details'])
+      metrics.observe('shop', name, undefined, midRollout, sighting('v1', 'v2'));
+    const text = await exposition(metrics);
+    const of = (name: string) => text.split('\n').filter((line) => line.includes(`,name="${name}"`));
+    // info, weight, read-back weight, phase, 2 decision times, 4 verdict counters, and per metric
+    // its verdict, bound, and each side's value, requests and errors; it was 51 with a series for
+    // every phase, verdict and action
+    expect(of('reviews')).toHaveLength(26);
+    expect(of('reviews').filter((line) => line.startsWith('canaria_release_phase{'))).toEqual([
+      'canaria_release_phase{namespace="shop",name="reviews",phase="Progressing"} 1',
+    ]);
+    expect(await lines(metrics, 'canaria_decision_total')).toHaveLength(DECISION_ACTIONS.length);
+    expect(await lines(metrics, 'canaria_decision_total')).toContain(decisionLine('Advance', 3));
+  });
+
+  it('counts the releases in each phase, every phase present', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe('shop', 'reviews', undefined, progressing());
+    metrics.observe('shop', 'ratings', undefined, progressing());
+    metrics.observe('shop', 'details', undefined, { phase: 'RolledBack' });
+    metrics.observe('shop', 'details', { phase: 'RolledBack' }, progressing());
+    metrics.forget('shop', 'ratings');
+    const releases = await lines(metrics, 'canaria_releases');
+    expect(releases).toHaveLength(7);
+    expect(releases).toContain('canaria_releases{phase="Progressing"} 2');
+    expect(releases).toContain('canaria_releases{phase="RolledBack"} 0');
+  });
+
+  it("serves what prom-client's own rendering gives, byte for byte, escaping included, and it parses", async () => {
+    // the process metrics change from one rendering to the next: without them
+    const metrics = new ControllerMetrics();
+    const odd = { ...decision('Hold', '2026-11-21T10:00:00Z'), reason: 'a "quoted"\\back\nslash' };
+    metrics.observe('shop', 'reviews', undefined, progressing({ decisions: [odd] }), sighting('v1', 'v2'));
+    metrics.observe(
+      'shop',
+      'ratings',
+      undefined,
+      progressing({ lastAnalysis: analysisOf('Fail', [errorRatio('Fail')]) }),
+    );
+    metrics.kubeRequest({ method: 'GET', result: 'ok', seconds: 0.01 });
+    const text = await exposition(metrics);
+    expect(text).toBe(await metrics.registry.metrics());
+    const samples = parseExposition(text);
+    expect(samples).toContainEqual({
+      name: 'canaria_release_decision_timestamp_seconds',
+      labels: { namespace: 'shop', name: 'reviews', action: 'Hold', reason: 'a "quoted"\\back\nslash' },
+      value: Date.parse('2026-11-21T10:00:00Z') / 1000,
+    });
+    expect(samples.filter((s) => s.labels.name === 'ratings').map((s) => s.name)).toContain(
+      'canaria_analysis_metric_verdict',
+    );
+    const withProcess = new ControllerMetrics({ defaultMetrics: true });
+    withProcess.observe('shop', 'reviews', undefined, progressing());
+    expect(parseExposition(await exposition(withProcess)).map((s) => s.name)).toContain(
+      'canaria_nodejs_eventloop_lag_p99_seconds',
+    );
+  });
+
+  it('renders many releases in slices, with a turn of the event loop between two', async () => {
+    const metrics = new ControllerMetrics();
+    const status = progressing({ lastAnalysis: analysisOf('Pass', [errorRatio('Pass')]) });
+    for (let i = 0; i < 2000; i++) metrics.observe(`ns-${i % 20}`, `svc-${i}`, undefined, status);
+    let turns = 0;
+    const slices: string[] = [];
+    for await (const slice of metrics.exposition()) {
+      // the turn asked for after the previous slice came before this one
+      expect(turns).toBe(slices.length);
+      slices.push(slice);
+      setImmediate(() => (turns += 1));
+    }
+    expect(slices.length).toBeGreaterThan(20);
+    const longest = Math.max(...slices.map((slice) => slice.split('\n').length));
+    expect(longest).toBeLessThanOrEqual(SLICE.lines + 10);
+    expect(parseExposition(slices.join('')).filter((s) => s.name === 'canaria_release_weight')).toHaveLength(
+      2000,
+    );
+  });
+
+  it('renders the releases as they were when the scrape began, each family alike', async () => {
+    const metrics = new ControllerMetrics();
+    for (let i = 0; i < 2000; i++) metrics.observe('shop', `svc-${i}`, undefined, progressing());
+    let text = '';
+    let changed = false;
+    for await (const slice of metrics.exposition()) {
+      text += slice;
+      if (changed) continue;
+      // a release goes and another comes while the scrape runs
+      metrics.forget('shop', 'svc-1999');
+      metrics.observe('shop', 'late', undefined, progressing());
+      changed = true;
+    }
+    const samples = parseExposition(text);
+    const names = (family: string) => samples.filter((s) => s.name === family).map((s) => s.labels.name);
+    expect(names('canaria_release_phase')).toEqual(names('canaria_release_info'));
+    expect(names('canaria_release_phase')).toContain('svc-1999');
+    expect(names('canaria_release_phase')).not.toContain('late');
   });
 
   it('counts API server calls and metrics backend queries by result, every result starting at 0', async () => {
@@ -339,7 +453,7 @@ describe('ControllerMetrics', () => {
 
 function sighting(stable: string, canary: string): ReleaseSighting {
   return {
-    service: 'reviews',
+    services: { stable: 'reviews', canary: 'reviews' },
     reported: { stable, canary },
     analysis: { revisionLabel: 'destination_version', reporter: 'source' },
   };

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import {
   DECISION_ACTIONS,
   PHASES,
@@ -10,14 +10,29 @@ import {
   type MetricEvidence,
   type VerdictKind,
 } from '../api/canary-release.js';
+import {
+  formatRelease,
+  numbersOf,
+  releaseFamilies,
+  renderSliced,
+  type Decided,
+  type Labels,
+  type ReleaseRecord,
+} from './release-series.js';
 
 /**
  * What the reconciler saw of a release besides its status: the Service Istio reports its requests
  * under, and the revision label values of its two sides. Undefined when the spec does not parse.
  */
 export interface ReleaseSighting {
-  /** The Kubernetes Service whose requests are measured (Istio's `destination_service_name`). */
-  service: string;
+  /**
+   * The Kubernetes Services whose requests are measured (Istio's `destination_service_name`): one for
+   * a router that splits between subsets of a Service, the stable's and the canary's for one that
+   * splits between Services.
+   */
+  services: { stable: string; canary: string };
+  /** The release's traffic router: istio, gatewayAPI. */
+  router?: string;
   /** The revision label values Istio reports for each side, as in `istio_requests_total`. */
   reported: { canary?: string | undefined; stable?: string | undefined };
   analysis?: { revisionLabel: string; reporter: string } | undefined;
@@ -56,146 +71,42 @@ const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 /** The router every release uses today; the label is there so that a second one joins the same way. */
 const ROUTER = 'istio';
-const ROLES = ['canary', 'stable'] as const;
-
-type Labels = Record<string, string>;
-interface Sample {
-  gauge: Gauge;
-  labels: Labels;
-  value: number;
-}
 
 /**
  * The controller's own metrics, on /metrics. Names follow Prometheus conventions: base units,
  * `_total` for counters, `_info` with value 1 for labels to join on.
  *
- * Cardinality stays bounded by what exists now, never by history: per release one info series, one
- * decision-time series per action it took (13 at most), 3 weight and 7 phase series, 13 + 4
- * counters; per metric of its latest analysis at most 2 values, 1 bound, 4 verdicts, 6 counts and
- * 5 sequential numbers. The gauges that mirror the status are rebuilt on every reconcile: a series
- * whose labels changed (a new revision, a new reason for an action) replaces the old one, a metric
- * that left the analysis takes its series with it, and a deleted release takes all of its own.
+ * Cardinality stays bounded by what exists now, never by history, and a release pays only for what
+ * it has: one info, one weight, one read-back weight and one phase series (the current phase only:
+ * a series at 0 for each other phase would be 6 more per release), one decision-time series per
+ * action it took, 4 analysis counters; per metric of its latest analysis one verdict series (the
+ * verdict given), at most 1 bound, 8 per-side values and counts and 5 sequential numbers. Decisions
+ * are counted per action for the whole controller: a release's own decisions are its decision-time
+ * series, which change with each one. A series whose labels changed (a new revision, phase, verdict
+ * or reason) replaces the old one, a metric that left the analysis takes its series with it, and a
+ * deleted release takes all of its own. Those series live in release-series.ts, which renders them
+ * without blocking the event loop; /metrics serves `exposition()`.
  */
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly releaseInfo = new Gauge({
-    name: 'canaria_release_info',
-    help:
-      'A release and what it routes, always 1: the Service, the router, the revision label values Istio ' +
-      'reports for the stable and the canary side (join them with istio_requests_total), the revision ' +
-      'label and the reporter the analysis counts',
-    labelNames: [
-      'namespace',
-      'name',
-      'service',
-      'router',
-      'stable_revision',
-      'canary_revision',
-      'revision_label',
-      'reporter',
-    ],
+  /** Each release's series, by `namespace/name`. */
+  private readonly records = new Map<string, ReleaseRecord>();
+  private readonly releases = new Gauge({
+    name: 'canaria_releases',
+    help: 'Releases this replica reconciles, by phase',
+    labelNames: ['phase'],
     registers: [this.registry],
+    collect: () => {
+      const counts = new Map<string, number>(PHASES.map((phase) => [phase, 0]));
+      for (const { phase } of this.records.values())
+        if (phase !== undefined) counts.set(phase, (counts.get(phase) ?? 0) + 1);
+      for (const [phase, count] of counts) this.releases.set({ phase }, count);
+    },
   });
-  readonly releaseWeight = new Gauge({
-    name: 'canaria_release_weight',
-    help: 'Desired canary weight of a release, in percent',
-    labelNames: ['namespace', 'name'],
-    registers: [this.registry],
-  });
-  readonly releaseActualWeight = new Gauge({
-    name: 'canaria_release_actual_weight',
-    help: 'Canary weight read back from the VirtualService, in percent',
-    labelNames: ['namespace', 'name'],
-    registers: [this.registry],
-  });
-  readonly releasePhase = new Gauge({
-    name: 'canaria_release_phase',
-    help: 'Phase of a release: 1 for the current phase, 0 for the others',
-    labelNames: ['namespace', 'name', 'phase'],
-    registers: [this.registry],
-  });
-  readonly decisionTime = new Gauge({
-    name: 'canaria_release_decision_timestamp_seconds',
-    help: 'When a release last took a decision of each action, in seconds since the epoch, with its reason',
-    labelNames: ['namespace', 'name', 'action', 'reason'],
-    registers: [this.registry],
-  });
-  readonly metricValue = new Gauge({
-    name: 'canaria_analysis_metric_value',
-    help: "A metric's value in the latest analysis, per side (role canary or stable), in the metric's own unit",
-    labelNames: ['namespace', 'name', 'metric', 'role'],
-    registers: [this.registry],
-  });
-  readonly metricBound = new Gauge({
-    name: 'canaria_analysis_metric_bound',
-    help: 'The bound the judge held the canary to in the latest analysis, in the unit of the value',
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly metricVerdict = new Gauge({
-    name: 'canaria_analysis_metric_verdict',
-    help: "A metric's verdict in the latest analysis: 1 for the verdict given, 0 for the others",
-    labelNames: ['namespace', 'name', 'metric', 'verdict'],
-    registers: [this.registry],
-  });
-  readonly metricRequests = new Gauge({
-    name: 'canaria_analysis_metric_requests',
-    help: 'Requests the judge counted in the window of the latest analysis, per side',
-    labelNames: ['namespace', 'name', 'metric', 'role'],
-    registers: [this.registry],
-  });
-  readonly metricErrors = new Gauge({
-    name: 'canaria_analysis_metric_errors',
-    help: 'Failed requests the judge counted in the window of the latest analysis, per side',
-    labelNames: ['namespace', 'name', 'metric', 'role'],
-    registers: [this.registry],
-  });
-  readonly metricSlow = new Gauge({
-    name: 'canaria_analysis_metric_slow_requests',
-    help: 'Requests over the latency bound the judge counted in the window of the latest analysis, per side',
-    labelNames: ['namespace', 'name', 'metric', 'role'],
-    registers: [this.registry],
-  });
-  readonly metricEValue = new Gauge({
-    name: 'canaria_analysis_metric_e_value',
-    help: 'Sequential judge: evidence against "the canary is as good as stable"; it fails at the threshold',
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly metricEValueThreshold = new Gauge({
-    name: 'canaria_analysis_metric_e_value_threshold',
-    help: 'Sequential judge: the e-value at which the canary fails (1/alpha)',
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly metricRateRatio = new Gauge({
-    name: 'canaria_analysis_metric_rate_ratio',
-    help: "Sequential judge: the canary's rate over the stable's",
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly metricRateRatioLow = new Gauge({
-    name: 'canaria_analysis_metric_rate_ratio_low',
-    help: 'Sequential judge: lower end of the always-valid confidence interval of the rate ratio',
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly metricRateRatioHigh = new Gauge({
-    name: 'canaria_analysis_metric_rate_ratio_high',
-    help: 'Sequential judge: upper end of the always-valid confidence interval of the rate ratio',
-    labelNames: ['namespace', 'name', 'metric'],
-    registers: [this.registry],
-  });
-  readonly analyses = new Counter({
-    name: 'canaria_analysis_total',
-    help: 'Analyses run per release, by verdict',
-    labelNames: ['namespace', 'name', 'result'],
-    registers: [this.registry],
-  });
-  readonly decisions = new Counter({
+  private readonly decisions = new Counter({
     name: 'canaria_decision_total',
-    help: 'Decisions taken per release, by action',
-    labelNames: ['namespace', 'name', 'action'],
+    help: 'Decisions taken, by action, over every release',
+    labelNames: ['action'],
     registers: [this.registry],
   });
   readonly reconcileDuration = new Histogram({
@@ -237,16 +148,13 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
-  /** Releases whose decision and analysis series exist, `namespace/name`. */
-  private readonly counted = new Set<string>();
-  /** The gauges each release set in its latest reconcile, by series, to remove what it no longer has. */
-  private readonly mirrored = new Map<string, Map<string, Sample>>();
-  /** The info labels each release had when last sighted: kept while its spec does not parse. */
-  private readonly sightings = new Map<string, Labels>();
-
   constructor(options: { defaultMetrics?: boolean } = {}) {
+    // prom-client takes any object with a metric's shape; the families are collectors, not its classes
+    for (const family of releaseFamilies(() => this.records.values()))
+      this.registry.registerMetric(family as unknown as Metric);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'canaria_' });
     // increase() and rate() need a sample before the first event to count it; the labels are closed sets
+    for (const action of DECISION_ACTIONS) this.decisions.inc({ action }, 0);
     for (const result of ['ok', 'error']) this.reconcileDuration.zero({ result });
     for (const method of KUBE_METHODS) {
       this.kubeRequestDuration.zero({ method });
@@ -256,6 +164,14 @@ export class ControllerMetrics {
       this.prometheusQueryDuration.zero({ endpoint });
       for (const result of PROMETHEUS_RESULTS) this.prometheusQueries.inc({ endpoint, result }, 0);
     }
+  }
+
+  /**
+   * The exposition /metrics serves, in slices with a turn of the event loop between two, of the
+   * releases as they are now.
+   */
+  exposition(): AsyncGenerator<string> {
+    return renderSliced(this.registry, [...this.records.values()]);
   }
 
   /** Counts one call to the API server; the Kubernetes adapter calls it. */
@@ -270,7 +186,7 @@ export class ControllerMetrics {
     this.prometheusQueryDuration.observe({ endpoint: query.endpoint }, query.seconds);
   }
 
-  /** Updates the per-release series and counts what is new since the previous status. */
+  /** Replaces a release's series with those of `after`, and counts what is new since `before`. */
   observe(
     namespace: string,
     name: string,
@@ -279,124 +195,63 @@ export class ControllerMetrics {
     sighting?: ReleaseSighting,
   ): void {
     const key = `${namespace}/${name}`;
+    const previous = this.records.get(key);
     const release = { namespace, name };
-    const samples: Sample[] = [
-      { gauge: this.releaseInfo, labels: this.infoLabels(key, release, sighting), value: 1 },
-      { gauge: this.releaseWeight, labels: release, value: after.canaryWeight ?? 0 },
-      ...PHASES.map((phase) => ({
-        gauge: this.releasePhase,
-        labels: { ...release, phase },
-        value: after.phase === phase ? 1 : 0,
-      })),
-    ];
-    if (after.actualCanaryWeight !== undefined) {
-      samples.push({ gauge: this.releaseActualWeight, labels: release, value: after.actualCanaryWeight });
-    }
     // the latest decision of each action: a mark on the time axis at its own time, however soon the
     // next decision follows, and at most one series per action
-    const latestOf = new Map((after.decisions ?? []).map((d) => [d.action, d]));
-    for (const [action, d] of latestOf) {
+    const decided: Decided[] = [];
+    for (const d of new Map((after.decisions ?? []).map((d) => [d.action, d])).values()) {
       const decidedAt = Date.parse(d.time);
-      if (Number.isNaN(decidedAt)) continue;
-      samples.push({
-        gauge: this.decisionTime,
-        labels: { ...release, action, reason: d.reason },
-        value: decidedAt / 1000,
-      });
+      if (!Number.isNaN(decidedAt))
+        decided.push({ action: d.action, reason: d.reason, seconds: decidedAt / 1000 });
     }
-    for (const evidence of latestEvidence(after)) samples.push(...this.metricSamples(release, evidence));
-    this.mirror(key, samples);
-
-    this.startCounters(namespace, name);
     const seen = new Set((before?.decisions ?? []).map((d) => `${d.time}|${d.message}`));
     const fresh = (after.decisions ?? []).filter((d) => !seen.has(`${d.time}|${d.message}`));
-    for (const d of fresh) this.decisions.inc({ namespace, name, action: d.action });
-    for (const verdict of newAnalyses(before, after, fresh))
-      this.analyses.inc({ namespace, name, result: verdict });
-  }
-
-  /** The info series' labels: what this reconcile saw, else what an earlier one saw. */
-  private infoLabels(key: string, release: Labels, sighting: ReleaseSighting | undefined): Labels {
-    if (!sighting) return this.sightings.get(key) ?? { ...release, router: ROUTER };
-    const labels: Labels = {
-      ...release,
-      service: sighting.service,
-      router: ROUTER,
-      // Prometheus drops a label whose value is empty: a side not yet deployed has no revision label
-      stable_revision: sighting.reported.stable ?? '',
-      canary_revision: sighting.reported.canary ?? '',
-      revision_label: sighting.analysis?.revisionLabel ?? REVISION_LABELS[0],
-      reporter: sighting.analysis?.reporter ?? 'destination',
-    };
-    this.sightings.set(key, labels);
-    return labels;
-  }
-
-  private metricSamples(release: Labels, evidence: MetricEvidence): Sample[] {
-    const labels = { ...release, metric: evidence.metric };
-    const samples: Sample[] = VERDICTS.map((verdict) => ({
-      gauge: this.metricVerdict,
-      labels: { ...labels, verdict },
-      value: evidence.verdict === verdict ? 1 : 0,
-    }));
-    const add = (gauge: Gauge, extra: Labels, value: number | null | undefined) => {
-      if (value !== undefined && value !== null && !Number.isNaN(value))
-        samples.push({ gauge, labels: { ...labels, ...extra }, value });
-    };
-    add(this.metricBound, {}, evidence.bound);
-    for (const role of ROLES) {
-      const side = evidence[role];
-      add(this.metricValue, { role }, side?.value);
-      add(this.metricRequests, { role }, side?.total);
-      add(this.metricErrors, { role }, side?.errors);
-      add(this.metricSlow, { role }, side?.slow);
+    for (const d of fresh) this.decisions.inc({ action: d.action });
+    // every verdict's counter exists from the release's first reconcile in this process, so that
+    // increase() sees its first Fail rather than a series that appears already at 1
+    const analyses = [...(previous?.analyses ?? VERDICTS.map(() => 0))];
+    for (const verdict of newAnalyses(before, after, fresh)) {
+      const i = VERDICTS.indexOf(verdict);
+      analyses[i] = (analyses[i] ?? 0) + 1;
     }
-    const { sequential } = evidence;
-    if (sequential) {
-      add(this.metricEValue, {}, sequential.eValue);
-      add(this.metricEValueThreshold, {}, sequential.threshold);
-      add(this.metricRateRatio, {}, sequential.ratio);
-      add(this.metricRateRatioLow, {}, sequential.ratioLow);
-      add(this.metricRateRatioHigh, {}, sequential.ratioHigh);
-    }
-    return samples;
+    this.records.set(key, {
+      release,
+      releaseLabels: previous?.releaseLabels ?? formatRelease(release),
+      info: infoLabels(previous, sighting),
+      weight: after.canaryWeight ?? 0,
+      actualWeight: after.actualCanaryWeight,
+      phase: after.phase,
+      decided,
+      metrics: latestEvidence(after).map(numbersOf),
+      analyses,
+    });
   }
 
-  /** Sets a release's gauges to `samples` and removes the series it set before and no longer has. */
-  private mirror(key: string, samples: readonly Sample[]): void {
-    const previous = this.mirrored.get(key) ?? new Map<string, Sample>();
-    const next = new Map<string, Sample>();
-    for (const sample of samples) {
-      sample.gauge.set(sample.labels, sample.value);
-      next.set(seriesId(sample), sample);
-    }
-    for (const [id, old] of previous) if (!next.has(id)) old.gauge.remove(old.labels);
-    if (next.size) this.mirrored.set(key, next);
-    else this.mirrored.delete(key);
-  }
-
-  /**
-   * Creates every action and verdict series of a release at 0, so that increase() sees its first
-   * rollback rather than a series that appears already at 1 (what the release's first reconcile in
-   * this process counts still lands in the scrape that first sees the series). The labels are closed
-   * enums: 13 actions and 4 verdicts, 17 series per release however long it runs.
-   */
-  private startCounters(namespace: string, name: string): void {
-    const key = `${namespace}/${name}`;
-    if (this.counted.has(key)) return;
-    this.counted.add(key);
-    for (const action of DECISION_ACTIONS) this.decisions.inc({ namespace, name, action }, 0);
-    for (const result of VERDICTS) this.analyses.inc({ namespace, name, result }, 0);
-  }
-
+  /** Drops every series of a deleted release. */
   forget(namespace: string, name: string): void {
-    const key = `${namespace}/${name}`;
-    this.mirror(key, []);
-    this.sightings.delete(key);
-    for (const action of DECISION_ACTIONS) this.decisions.remove({ namespace, name, action });
-    for (const result of VERDICTS) this.analyses.remove({ namespace, name, result });
-    this.counted.delete(key);
+    this.records.delete(`${namespace}/${name}`);
   }
+}
+
+/** The info series' labels: what this reconcile saw, else what an earlier one saw. */
+function infoLabels(previous: ReleaseRecord | undefined, sighting: ReleaseSighting | undefined): Labels {
+  if (!sighting) return previous?.info ?? { router: ROUTER };
+  return {
+    // a regular expression for the dashboards' destination_service_name=~"$service"
+    service: [...new Set([sighting.services.stable, sighting.services.canary])].join('|'),
+    router: sighting.router ?? ROUTER,
+    // Prometheus drops a label whose value is empty: a side not yet deployed has no revision label
+    stable_revision: sighting.reported.stable ?? '',
+    canary_revision: sighting.reported.canary ?? '',
+    revision_label: sighting.analysis?.revisionLabel ?? REVISION_LABELS[0],
+    // the dashboards select istio_requests_total{reporter="$reporter"}: one value, so under auto the
+    // sidecars' (a waypoint-only Service's panels stay empty until the dashboards learn auto)
+    reporter:
+      sighting.analysis?.reporter === undefined || sighting.analysis.reporter === 'auto'
+        ? 'destination'
+        : sighting.analysis.reporter,
+  };
 }
 
 /** A new rollout starts from no analysis: the evidence of an earlier one is no longer current. */
@@ -443,9 +298,4 @@ function newAnalyses(
     counted.push(evidence);
   }
   return verdicts;
-}
-
-/** Identifies a series by its gauge and labels (label order as set, which a release keeps stable). */
-function seriesId(sample: Sample): string {
-  return `${(sample.gauge as unknown as { name: string }).name}${JSON.stringify(sample.labels)}`;
 }

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -26,15 +27,12 @@ export async function startTelemetryServer(options: {
       return;
     }
     if (path === '/metrics') {
-      options.metrics.registry
-        .metrics()
-        .then((body) =>
-          res.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(body),
-        )
-        .catch((err: unknown) => {
-          options.logger.error({ err }, 'could not render metrics');
-          res.writeHead(500).end();
-        });
+      serveMetrics(options.metrics, res).catch((err: unknown) => {
+        options.logger.error({ err }, 'could not render metrics');
+        // once the first slice went out, the status is sent: cutting the body short fails the scrape
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500).end();
+      });
       return;
     }
     if (path === '/healthz') {
@@ -64,4 +62,30 @@ export async function startTelemetryServer(options: {
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Streams the exposition slice by slice as it is rendered (chunked), so that neither the render nor
+ * the whole body holds the event loop or the heap; a slow reader slows the render down.
+ */
+async function serveMetrics(metrics: ControllerMetrics, res: ServerResponse): Promise<void> {
+  for await (const slice of metrics.exposition()) {
+    if (res.destroyed) return;
+    if (!res.headersSent) res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    if (!res.write(slice)) await drained(res);
+  }
+  res.end();
+}
+
+/** Waits until `res` takes more, or is gone; the listener that did not fire goes with the other. */
+async function drained(res: ServerResponse): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([
+      once(res, 'drain', { signal: done.signal }),
+      once(res, 'close', { signal: done.signal }),
+    ]);
+  } finally {
+    done.abort();
+  }
 }

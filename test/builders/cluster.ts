@@ -34,6 +34,8 @@ export function releaseObject(spec: unknown, name = 'reviews'): KubeObject {
 /** Names the route canaria manages: the /admin route also sends to v1, so it must be told apart. */
 export function managedPrimary(spec: CanaryReleaseSpecInput): CanaryReleaseSpecInput {
   const istio = spec.trafficRouting.istio;
+  if (!istio)
+    throw new Error('managedPrimary names a VirtualService route: the spec needs trafficRouting.istio');
   return {
     ...spec,
     trafficRouting: { istio: { ...istio, virtualService: { ...istio.virtualService, routes: ['primary'] } } },

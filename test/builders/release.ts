@@ -28,7 +28,11 @@ export const baseSpecInput = (): CanaryReleaseSpecInput => ({
   },
 });
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: Exclude<T[K], undefined> extends object
+    ? DeepPartial<Exclude<T[K], undefined>> | T[K]
+    : T[K];
+};
 
 function merge(base: unknown, patch: unknown): unknown {
   if (Array.isArray(patch) || patch === null || typeof patch !== 'object') return patch;

@@ -2,6 +2,8 @@ import type { CanaryReleaseSpec, CanaryReleaseStatus } from '../../src/api/canar
 import { emptyCatalog, resolveMetrics } from '../../src/analysis/resolve.js';
 import type { Measurement } from '../../src/analysis/types.js';
 import { analysisWindow, decide } from '../../src/engine/decide.js';
+import { hooksDue, type DueHook } from '../../src/engine/hooks.js';
+import type { HookCall } from '../../src/api/webhooks.js';
 import type { Decision, ObservedRouting, Observations } from '../../src/engine/types.js';
 import { observations, routingOf } from './release.js';
 
@@ -15,6 +17,10 @@ export type Measure = (
  * jumps to the requested requeue, and measurements come from a function of the window.
  */
 export class World {
+  /** Answers the hooks `hooksDue` names, as a receiver would: an HTTP status code, or null for no answer. */
+  answer?: (due: DueHook, status: CanaryReleaseStatus) => number | null;
+  /** Every hook call made, in order. */
+  readonly calls: HookCall[] = [];
   now: Date;
   status: CanaryReleaseStatus | undefined;
   actual: ObservedRouting;
@@ -39,6 +45,27 @@ export class World {
       const { metrics } = resolveMetrics(this.spec.analysis, emptyCatalog());
       obs.analysis = { metrics, measurements: this.measure(window, this.status) };
     }
+    const answer = this.answer;
+    const status = this.status;
+    if (answer && status) {
+      const calls = hooksDue(this.spec, status, this.now).map((due): HookCall => {
+        const code = answer(due, status);
+        const ok = code !== null && code >= 200 && code < 300;
+        return {
+          name: due.hook.name,
+          type: due.hook.type,
+          url: due.hook.url,
+          gate: due.gate,
+          ok,
+          ...(code !== null ? { statusCode: code } : { error: 'timed out after 10s' }),
+          ...(ok || code === null ? {} : { body: 'denied' }),
+          durationMs: 12,
+          time: this.now.toISOString(),
+        };
+      });
+      this.calls.push(...calls);
+      if (calls.length) obs.hooks = calls;
+    }
     return obs;
   }
 
@@ -60,6 +87,15 @@ export class World {
     this.status = decision.status;
     this.history.push(decision);
     return decision;
+  }
+
+  /** Reconciles `ticks` times, following requeues, whatever the release does meanwhile. */
+  runFor(ticks: number): CanaryReleaseStatus | undefined {
+    for (let i = 0; i < ticks; i++) {
+      const decision = this.step();
+      this.now = new Date(this.now.getTime() + Math.max(decision.requeueAfterMs ?? 60_000, 1_000));
+    }
+    return this.status;
   }
 
   /** Reconciles and follows requeues until `done` or `maxTicks`; time never stands still for long. */

@@ -50,6 +50,24 @@ interface PodSpec {
 const SERVED_TEMPLATES_API = 'canaria.dev/v1alpha1/ClusterAnalysisTemplate';
 const rulesFile = (file: string): Rule[] =>
   parse(readFileSync(join(CHART_DIR, 'files', file), 'utf8')) as Rule[];
+/** The namespaced rules the chart grants for the given routers and modes, in the order it renders them. */
+const namespacedRules = (
+  routers: ('istio' | 'gatewayAPI')[] = ['istio'],
+  { managed = true, secrets = false }: { managed?: boolean; secrets?: boolean } = {},
+): Rule[] => {
+  const file = { istio: 'istio', gatewayAPI: 'gateway-api' };
+  return [
+    ...rulesFile('rbac-rules.yaml'),
+    ...routers.flatMap((r) => rulesFile(`rbac-${file[r]}-rules.yaml`)),
+    ...(managed
+      ? [
+          ...rulesFile('rbac-managed-rules.yaml'),
+          ...routers.flatMap((r) => rulesFile(`rbac-${file[r]}-managed-rules.yaml`)),
+          ...(secrets ? rulesFile('rbac-secrets-rules.yaml') : []),
+        ]
+      : []),
+  ];
+};
 const byKind = (manifests: Manifest[], kind: string): Manifest[] => manifests.filter((m) => m.kind === kind);
 const one = (manifests: Manifest[], kind: string, name?: string): Manifest => {
   const found = byKind(manifests, kind).filter((m) => name === undefined || m.metadata.name === name);
@@ -100,6 +118,16 @@ describe('the Helm chart', () => {
     expect(Object.keys(container.resources.limits ?? {})).toContain('memory');
   });
 
+  it('caps the heap at about 75 % of the memory limit, so Node collects garbage before it is OOM-killed', () => {
+    const container = controller(variant('default'));
+    const heap = container.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(heap).toMatch(/^--max-old-space-size=\d+$/);
+    const heapMiB = Number(heap?.split('=')[1]);
+    const limitMiB = Number(/^(\d+)Mi$/.exec(container.resources.limits?.memory ?? '')?.[1]);
+    expect(heapMiB / limitMiB).toBeGreaterThanOrEqual(0.6);
+    expect(heapMiB / limitMiB).toBeLessThanOrEqual(0.8);
+  });
+
   it('probes /healthz and /readyz on the port the controller serves them on', () => {
     const container = controller(variant('default'));
     const port = container.ports.find((p) => p.name === 'http-metrics')!;
@@ -117,6 +145,74 @@ describe('the Helm chart', () => {
     expect(fieldOf(SETTINGS.identity.env)).toBe('metadata.name');
     expect(one(variant('default'), 'Deployment').spec).toMatchObject({ replicas: 2 });
     expect(one(variant('everything set'), 'Deployment').spec).toMatchObject({ replicas: 3 });
+  });
+
+  describe('sharding', () => {
+    interface Deployment {
+      metadata: { name: string; labels: Record<string, string> };
+      spec: {
+        replicas: number;
+        selector: { matchLabels: Record<string, string> };
+        template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+      };
+    }
+    const deployments = (manifests: Manifest[]) => byKind(manifests, 'Deployment') as unknown as Deployment[];
+    const shardArgs = (d: Deployment) =>
+      d.spec.template.spec.containers[0]!.args.filter((a) => a.startsWith('--shard-'));
+    const known = new Set(Object.values(SETTINGS).map((s) => s.flag));
+
+    it('installs one unsharded Deployment by default, under its old name and selector', () => {
+      const [only, ...rest] = deployments(variant('default'));
+      expect(rest).toEqual([]);
+      expect(only!.metadata.name).toBe('canaria');
+      expect(only!.spec.selector.matchLabels).not.toHaveProperty(['canaria.dev/shard']);
+      expect(shardArgs(only!)).toEqual([]);
+    });
+
+    it('renders one Deployment per hash shard, with its index, the count and its own pods', async () => {
+      const shards = deployments(await renderManifests({ values: { 'sharding.count': 3 } }));
+      expect(shards.map((d) => [d.metadata.name, shardArgs(d)])).toEqual(
+        [0, 1, 2].map((i) => [`canaria-${i}-of-3`, [`--shard-index=${i}`, '--shard-count=3']]),
+      );
+      for (const d of shards) {
+        expect(d.spec.replicas).toBe(2);
+        expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
+        for (const arg of shardArgs(d)) expect(known).toContain(arg.split('=')[0]);
+      }
+      // no Deployment may adopt another shard's pods
+      const selectors = shards.map((d) => JSON.stringify(d.spec.selector.matchLabels));
+      expect(new Set(selectors).size).toBe(3);
+      // RBAC is the same whatever the sharding: the Lease rules name no Lease
+      const rbac = (m: Manifest[]) => JSON.stringify(m.filter((x) => /Role/.test(x.kind)));
+      expect(rbac(await renderManifests({ values: { 'sharding.count': 3 } }))).toBe(rbac(variant('default')));
+    });
+
+    it('renders one Deployment per label-selector shard, which wins over count', async () => {
+      const shards = deployments(
+        await renderManifests({
+          values: {
+            'sharding.count': 4,
+            'sharding.selectors[0].name': 'team-a',
+            'sharding.selectors[0].selector': 'team=a',
+            'sharding.selectors[1].name': 'others',
+            'sharding.selectors[1].selector': 'team!=a',
+          },
+        }),
+      );
+      expect(
+        shards.map((d) => [d.metadata.name, shardArgs(d), d.spec.selector.matchLabels['canaria.dev/shard']]),
+      ).toEqual([
+        ['canaria-team-a', ['--shard-selector=team=a'], 'team-a'],
+        ['canaria-others', ['--shard-selector=team!=a'], 'others'],
+      ]);
+    });
+
+    it('refuses a shard count below 1 or a selector shard without a name', async () => {
+      expect((await renderChart({ values: { 'sharding.count': 0 } })).output).toMatch(/sharding.*count/);
+      const unnamed = await renderChart({ values: { 'sharding.selectors[0].selector': 'team=a' } });
+      expect(unnamed.ok).toBe(false);
+      expect(unnamed.output).toMatch(/sharding.*name/);
+    });
   });
 
   it.each(Object.entries(VARIANTS))('passes only flags the controller knows: %s', (name) => {
@@ -155,6 +251,10 @@ describe('the Helm chart', () => {
         'NODE_OPTIONS',
       ]),
     );
+    // the operator's own NODE_OPTIONS replaces the chart's heap ceiling instead of doubling the variable
+    expect(container.env.filter((e) => e.name === 'NODE_OPTIONS')).toEqual([
+      { name: 'NODE_OPTIONS', value: '--max-old-space-size=300 --enable-source-maps' },
+    ]);
   });
 
   it('gives the controller the named metrics providers as a file, each Secret mounted where the file says', () => {
@@ -267,14 +367,11 @@ describe('the Helm chart', () => {
     expect(taken.output).toContain('"default" is the provider of the prometheus values');
   });
 
-  it('grants cluster-wide exactly the rules of files/rbac-rules.yaml and rbac-cluster-rules.yaml', () => {
+  it('grants cluster-wide exactly the rules of files/rbac-rules.yaml, the Istio router and rbac-cluster-rules.yaml', () => {
     const manifests = variant('default');
     const role = one(manifests, 'ClusterRole');
-    expect(rulesOf(role)).toEqual([
-      ...rulesFile('rbac-rules.yaml'),
-      ...rulesFile('rbac-managed-rules.yaml'),
-      ...rulesFile('rbac-cluster-rules.yaml'),
-    ]);
+    expect(rulesOf(role)).toEqual([...namespacedRules(), ...rulesFile('rbac-cluster-rules.yaml')]);
+    expect(controller(manifests).args).toContain('--routers=istio');
     expect(byKind(manifests, 'Role').map((r) => r.metadata.name)).toEqual(['canaria-leader-election']);
     expect(rulesOf(one(manifests, 'Role'))).toEqual(rulesFile('leader-election-rules.yaml'));
     expect(controller(manifests).args.some((a) => a.startsWith('--namespaces'))).toBe(false);
@@ -293,10 +390,7 @@ describe('the Helm chart', () => {
     expect(rulesOf(one(manifests, 'ClusterRole'))).toEqual(rulesFile('rbac-cluster-rules.yaml'));
     for (const namespace of WATCHED) {
       const role = byKind(manifests, 'Role').find((r) => r.metadata.namespace === namespace)!;
-      expect(rulesOf(role)).toEqual([
-        ...rulesFile('rbac-rules.yaml'),
-        ...rulesFile('rbac-managed-rules.yaml'),
-      ]);
+      expect(rulesOf(role)).toEqual(namespacedRules());
       const binding = byKind(manifests, 'RoleBinding').find((r) => r.metadata.namespace === namespace)!;
       expect(binding.roleRef).toEqual({
         apiGroup: 'rbac.authorization.k8s.io',
@@ -332,12 +426,34 @@ describe('the Helm chart', () => {
     expect(grants(rulesOf(one(namespaced, 'ClusterRole')), 'secrets')).toEqual([]);
     for (const namespace of WATCHED) {
       const role = byKind(namespaced, 'Role').find((r) => r.metadata.namespace === namespace)!;
-      expect(rulesOf(role)).toEqual([
-        ...rulesFile('rbac-rules.yaml'),
-        ...rulesFile('rbac-managed-rules.yaml'),
-        ...secretRules,
-      ]);
+      expect(rulesOf(role)).toEqual(namespacedRules(['istio'], { secrets: true }));
     }
+  });
+
+  it("lets the controller get the Secrets of webhooks' headersFrom with webhooks.headersFromSecrets alone", () => {
+    const webhookRules = rulesFile('rbac-webhook-secrets-rules.yaml');
+    expect(grants(webhookRules, 'secrets')).toEqual(['get']);
+    const cluster = variant('webhook headers from Secrets');
+    expect(rulesOf(one(cluster, 'ClusterRole'))).toEqual([
+      ...namespacedRules(),
+      ...webhookRules,
+      ...rulesFile('rbac-cluster-rules.yaml'),
+    ]);
+    // no list or watch: only the one Secret a hook names, at call time
+    expect(grants(rulesOf(one(cluster, 'ClusterRole')), 'secrets')).toEqual(['get']);
+    expect(controller(cluster).args).not.toContain('--track-secrets=true');
+    expect(controller(cluster).args).toContain('--release-notifications=false');
+    const namespaced = variant('namespaced, webhook headers from Secrets');
+    expect(grants(rulesOf(one(namespaced, 'ClusterRole')), 'secrets')).toEqual([]);
+    for (const namespace of WATCHED) {
+      const role = byKind(namespaced, 'Role').find((r) => r.metadata.namespace === namespace)!;
+      expect(rulesOf(role)).toEqual([...namespacedRules(), ...webhookRules]);
+    }
+    // with release sinks too, get on Secrets is granted once
+    const both = variant('webhook headers and release sinks');
+    const secretRules = rulesOf(one(both, 'ClusterRole')).filter((r) => r.resources.includes('secrets'));
+    expect(secretRules).toHaveLength(1);
+    expect(grants(secretRules, 'secrets')).toEqual(['get']);
   });
 
   it.each(['managed mode off', 'namespaced, managed mode off'] as const)(
@@ -368,6 +484,112 @@ describe('the Helm chart', () => {
       expect(controller(variant('default')).args.some((a) => a.startsWith('--managed-mode'))).toBe(false);
     },
   );
+
+  describe('traffic routers', () => {
+    const ISTIO_GRANTS = {
+      virtualservices: ['list', 'watch', 'patch'],
+      destinationrules: ['list', 'watch', 'patch'],
+    };
+    const GATEWAY_GRANTS = {
+      httproutes: ['list', 'watch', 'patch'],
+      services: ['list', 'watch', 'create', 'patch', 'delete'],
+    };
+    const NONE = { virtualservices: [], destinationrules: [], httproutes: [], services: [] };
+    const cases: [string, Values, string, Record<string, string[]>][] = [
+      ['Istio only (the default)', {}, 'istio', { ...NONE, ...ISTIO_GRANTS }],
+      [
+        'Gateway API only',
+        { 'routers.istio.enabled': false, 'routers.gatewayAPI.enabled': true },
+        'gatewayAPI',
+        { ...NONE, ...GATEWAY_GRANTS },
+      ],
+      [
+        'both',
+        { 'routers.gatewayAPI.enabled': true },
+        'istio,gatewayAPI',
+        { ...ISTIO_GRANTS, ...GATEWAY_GRANTS },
+      ],
+      [
+        'Gateway API only, managed mode off',
+        { 'routers.istio.enabled': false, 'routers.gatewayAPI.enabled': true, 'managedMode.enabled': false },
+        'gatewayAPI',
+        { ...NONE, httproutes: ['list', 'watch', 'patch'], services: ['list', 'watch'] },
+      ],
+      [
+        'both, managed mode off',
+        { 'routers.gatewayAPI.enabled': true, 'managedMode.enabled': false },
+        'istio,gatewayAPI',
+        {
+          virtualservices: ['list', 'watch', 'patch'],
+          destinationrules: ['list', 'watch'],
+          httproutes: ['list', 'watch', 'patch'],
+          services: ['list', 'watch'],
+        },
+      ],
+    ];
+
+    it.each(cases)(
+      'runs the enabled routers and grants only what they need: %s',
+      async (_name, values, routers, wanted) => {
+        for (const namespaced of [false, true]) {
+          const manifests = await renderManifests({
+            values: namespaced ? { ...values, watchNamespaces: WATCHED } : values,
+          });
+          const args = controller(manifests).args;
+          expect(args.filter((a) => a.startsWith('--routers'))).toEqual([`--routers=${routers}`]);
+          const managed = values['managedMode.enabled'] !== false;
+          const keys = routers.split(',') as ('istio' | 'gatewayAPI')[];
+          const roles = namespaced
+            ? WATCHED.map((ns) => byKind(manifests, 'Role').find((r) => r.metadata.namespace === ns)!)
+            : [one(manifests, 'ClusterRole')];
+          for (const role of roles) {
+            const rules = rulesOf(role);
+            expect(rules).toEqual([
+              ...namespacedRules(keys, { managed }),
+              ...(namespaced ? [] : rulesFile('rbac-cluster-rules.yaml')),
+            ]);
+            for (const [resource, verbs] of Object.entries(wanted))
+              expect(new Set(grants(rules, resource)), `${role.kind} on ${resource}`).toEqual(new Set(verbs));
+          }
+          const lint = await lintChart({ values });
+          expect(lint.ok, lint.output).toBe(true);
+        }
+      },
+    );
+
+    it("keeps Istio's grants exactly as they were with only Istio enabled", () => {
+      // the rules files/rbac-rules.yaml and rbac-managed-rules.yaml held before the router split
+      const istio = rulesOf(one(variant('default'), 'ClusterRole')).filter((r) =>
+        r.apiGroups.includes('networking.istio.io'),
+      );
+      expect(istio).toEqual([
+        {
+          apiGroups: ['networking.istio.io'],
+          resources: ['virtualservices'],
+          verbs: ['list', 'watch', 'patch'],
+        },
+        { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['list', 'watch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['patch'] },
+      ]);
+      const gateway = rulesOf(one(variant('default'), 'ClusterRole')).filter(
+        (r) => r.apiGroups.includes('gateway.networking.k8s.io') || r.resources.includes('services'),
+      );
+      expect(gateway).toEqual([]);
+    });
+
+    it('refuses a render with no router enabled, naming both values', async () => {
+      for (const values of [
+        { 'routers.istio.enabled': false },
+        { 'routers.istio.enabled': false, watchNamespaces: WATCHED },
+      ]) {
+        const result = await renderChart({ values });
+        expect(result.ok).toBe(false);
+        expect(result.output).toContain(
+          'no traffic router enabled: set routers.gatewayAPI.enabled=true or routers.istio.enabled=true (or several); the controller could route no release',
+        );
+      }
+    });
+  });
 
   it('refuses trackSecrets without managed mode, naming both values', async () => {
     const result = await renderChart({ values: { 'managedMode.enabled': false, trackSecrets: true } });

@@ -94,7 +94,11 @@ describe('the rendered chart on a real API server', () => {
       );
     for (const file of [
       'rbac-rules.yaml',
+      'rbac-istio-rules.yaml',
+      'rbac-gateway-api-rules.yaml',
       'rbac-managed-rules.yaml',
+      'rbac-istio-managed-rules.yaml',
+      'rbac-gateway-api-managed-rules.yaml',
       'rbac-secrets-rules.yaml',
       'leader-election-rules.yaml',
     ])
@@ -214,7 +218,7 @@ describe('the controller with exactly the chart RBAC', () => {
   it('fails when the chart RBAC misses a verb the controller uses (patch on VirtualServices taken out)', async () => {
     const broken = chartCopy('no-virtualservice-patch');
     const patchVirtualService = { verb: 'patch', group: 'networking.istio.io', resource: 'virtualservices' };
-    expect(removeGrant(broken, patchVirtualService)).toEqual(['rbac-rules.yaml']);
+    expect(removeGrant(broken, patchVirtualService)).toEqual(['rbac-istio-rules.yaml']);
     const result = await exerciseController(env, {
       release: 'rbac-broken',
       controllerNamespace: 'rbac-broken-system',
@@ -277,7 +281,9 @@ describe('the controller with exactly the chart RBAC', () => {
       );
     const unused = [
       'rbac-rules.yaml',
+      'rbac-istio-rules.yaml',
       'rbac-managed-rules.yaml',
+      'rbac-istio-managed-rules.yaml',
       'rbac-cluster-rules.yaml',
       'leader-election-rules.yaml',
     ].flatMap((file) =>

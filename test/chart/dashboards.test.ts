@@ -33,7 +33,8 @@ const RELEASE_FILTER = ['namespace="grafana_var_namespace"', 'name="grafana_var_
 const SERVICE_FILTER = [
   'reporter="grafana_var_reporter"',
   'destination_service_namespace="grafana_var_namespace"',
-  'destination_service_name="grafana_var_service"',
+  // a regular expression: a router that splits between Services (Gateway API) measures both
+  'destination_service_name=~"grafana_var_service"',
 ];
 
 interface Target {
@@ -122,7 +123,7 @@ describe('the Grafana dashboards the chart ships', () => {
       'canaria_reconcile_duration_seconds_bucket',
       'canaria_reconcile_duration_seconds_count',
       'canaria_reconcile_duration_seconds_sum',
-      'canaria_release_phase',
+      'canaria_releases',
     ]);
   });
 
@@ -175,7 +176,7 @@ describe('the Grafana dashboards the chart ships', () => {
     // destination sidecar's reports of one request from counting twice
     expect(perRevision).toBe(
       'sum by (destination_canonical_revision) (irate(istio_requests_total{reporter="destination", ' +
-        'destination_service_namespace="default", destination_service_name="reviews"}[1m]))',
+        'destination_service_namespace="default", destination_service_name=~"reviews"}[1m]))',
     );
     for (const [i, side] of SIDES.entries()) expect(targets[i]!.expr).toBe(onSide(side, requestsPerRevision));
   });

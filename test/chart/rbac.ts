@@ -18,7 +18,11 @@ export interface Rule {
 
 export const RULE_FILES = [
   'rbac-rules.yaml',
+  'rbac-istio-rules.yaml',
+  'rbac-gateway-api-rules.yaml',
   'rbac-managed-rules.yaml',
+  'rbac-istio-managed-rules.yaml',
+  'rbac-gateway-api-managed-rules.yaml',
   'rbac-cluster-rules.yaml',
   'rbac-secrets-rules.yaml',
   'leader-election-rules.yaml',

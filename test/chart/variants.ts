@@ -11,7 +11,18 @@ export const VARIANTS: Record<string, Values> = {
   'trackSecrets on': { trackSecrets: true },
   'managed mode off': { 'managedMode.enabled': false },
   'namespaced, managed mode off': { watchNamespaces: WATCHED, 'managedMode.enabled': false },
+  'Gateway API router only': { 'routers.istio.enabled': false, 'routers.gatewayAPI.enabled': true },
+  'both routers, namespaced': { 'routers.gatewayAPI.enabled': true, watchNamespaces: WATCHED },
   'namespaced with trackSecrets': { watchNamespaces: WATCHED, trackSecrets: true },
+  'webhook headers from Secrets': { 'webhooks.headersFromSecrets': true },
+  'namespaced, webhook headers from Secrets': {
+    watchNamespaces: WATCHED,
+    'webhooks.headersFromSecrets': true,
+  },
+  'webhook headers and release sinks': {
+    'webhooks.headersFromSecrets': true,
+    'notifications.releaseSinks': true,
+  },
   notifications: {
     notifications: {
       releaseSinks: true,
@@ -60,7 +71,7 @@ export const VARIANTS: Record<string, Values> = {
     'dashboards.namespace': 'monitoring',
     'dashboards.annotations': { grafana_folder: 'canaria' },
     extraArgs: ['--leader-election-id=canaria-blue'],
-    extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }],
+    extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=300 --enable-source-maps' }],
     podAnnotations: { 'example.com/team': 'platform' },
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'platform', effect: 'NoSchedule' }],
   },

@@ -10,6 +10,7 @@ import { API_VERSION } from '../../src/api/meta.js';
 import { connectCluster } from '../../src/cli/cluster/connect.js';
 import type { ClusterEnv } from '../../src/cli/cluster/env.js';
 import { runAbort } from '../../src/cli/cluster/abort.js';
+import { runApprove } from '../../src/cli/cluster/approve.js';
 import { runGet } from '../../src/cli/cluster/get.js';
 import { runPause } from '../../src/cli/cluster/pause.js';
 import { runPromote } from '../../src/cli/cluster/promote.js';
@@ -157,6 +158,25 @@ describe('the cluster commands against a real API server', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.out[0]).toMatch(/waits for promote, so promote requested too \(id [^)]+\)$/);
     expect((await release(ns)).spec.request?.action).toBe('Promote');
+  });
+
+  it('approve writes an Approve request where a gate waits, and is refused where none does', async () => {
+    const ns = await releaseWith({
+      ...progressing,
+      hooks: {
+        waiting: { type: 'confirm-promotion', key: 'confirm-promotion', since: new Date().toISOString() },
+      },
+    });
+    const approved = await run(runApprove, ns);
+    expect(approved.code).toBe(0);
+    expect(approved.out[0]).toMatch(
+      /: approve requested \(id [^)]+\): the controller opens the confirm-promotion gate$/,
+    );
+    expect((await release(ns)).spec.request?.action).toBe('Approve');
+
+    const idle = await run(runApprove, await releaseWith(progressing));
+    expect(idle.code).toBe(1);
+    expect(idle.err[0]).toMatch(/waits at no gate/);
   });
 
   it('promote, promote --full and abort write one-shot requests with unique ids', async () => {

@@ -66,6 +66,30 @@ const template = (name: string, provider: object) => ({
 });
 
 describe('the CRDs on a real API server', () => {
+  it('refuse a release with both routers or with none, naming the field; accept one with exactly one', async () => {
+    const release = (name: string, trafficRouting: object) => ({
+      apiVersion: API_VERSION,
+      kind: 'CanaryRelease',
+      metadata: { name, namespace: NS },
+      spec: { ...baseSpecInput(), trafficRouting },
+    });
+    const { istio } = baseSpecInput().trafficRouting;
+    const gatewayAPI = { httpRoute: { name: 'reviews' }, stableService: 'v1', canaryService: 'v2' };
+    for (const [name, routing] of [
+      ['both', { istio, gatewayAPI }],
+      ['none', {}],
+    ] as const) {
+      const refused = await refusal(create('canaryreleases', release(name, routing)));
+      expect(refused.code).toBe(422);
+      expect(refused.body).toContain('spec.trafficRouting');
+      expect(refused.body).toContain(
+        'set exactly one router: trafficRouting.istio or trafficRouting.gatewayAPI',
+      );
+    }
+    await create('canaryreleases', release('gateway', { gatewayAPI }));
+    await create('canaryreleases', release('istio', { istio }));
+  });
+
   it('refuse a template naming a metrics address, with the fix, and accept one naming a provider', async () => {
     const refused = await refusal(
       create('analysistemplates', template('stolen', { name: 'default', address: 'http://attacker:9090' })),

@@ -122,7 +122,22 @@ describe('the Kubernetes adapter (connectKube) on a real API server', () => {
         namespace: ns,
       }),
       DestinationRule: destinationRule({ v1: { version: 'v1' }, v2: { version: 'v2' } }, { namespace: ns }),
+      HTTPRoute: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'reviews', namespace: ns },
+        spec: {
+          parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+          rules: [{ backendRefs: [{ name: 'reviews-v1', port: 9080, weight: 90 }] }],
+        },
+      },
       Deployment: workload,
+      Service: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'reviews-v1', namespace: ns },
+        spec: { selector: { app: 'reviews', version: 'v1' }, ports: [{ name: 'http', port: 9080 }] },
+      },
       AnalysisTemplate: {
         apiVersion: API_VERSION,
         kind: 'AnalysisTemplate',

@@ -10,7 +10,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.js';
 import { isAllowed } from '../harness/access.js';
-import { virtualService } from '../../src/istio/types.js';
+import { virtualService } from '../../src/routers/istio/types.js';
 import { deployVersions } from '../harness/controller-process.js';
 import { markDeploymentReady } from '../harness/deployments.js';
 import { kubeRequest } from '../harness/kube-http.js';

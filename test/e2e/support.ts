@@ -12,9 +12,12 @@ import {
 } from '@kubernetes/client-node';
 import type { CanaryReleaseSpecInput, CanaryReleaseStatus } from '../../src/api/canary-release.js';
 import { API_GROUP, API_VERSION_NAME } from '../../src/api/meta.js';
-import { readRouting } from '../../src/istio/routes.js';
-import { virtualService, type VirtualService } from '../../src/istio/types.js';
+import { readRouting } from '../../src/routers/istio/routes.js';
+import { virtualService, type VirtualService } from '../../src/routers/istio/types.js';
 import { istioRouting } from '../../src/api/canary-release.js';
+import { gatewayApiRouting, type ResolvedGatewayApiRouting } from '../../src/api/gateway-api.js';
+import { readSplit } from '../../src/routers/gateway-api/routes.js';
+import { httpRoute as httpRouteSchema, type HttpRoute } from '../../src/routers/gateway-api/types.js';
 import { controllerServiceAccount, deployVersions } from '../harness/controller-process.js';
 import { markDeploymentReady } from '../harness/deployments.js';
 import type { Values } from '../harness/helm.js';
@@ -101,10 +104,51 @@ const routingInputOf = (name: string) => ({
 });
 const routingOf = (name: string) => istioRouting.parse(routingInputOf(name));
 
+/**
+ * The Gateway API way (Istio's ambient mode): a Service per version beside the user's Service, and an
+ * HTTPRoute attached to the user's Service (GAMMA) whose rule `primary` weighs the two; a pinned
+ * /admin rule and the user's timeout on the managed rule, which canaria must leave alone.
+ */
+export function userHttpRoute(service: string): HttpRoute {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: service },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: service, port: 9080 }],
+      rules: [
+        {
+          name: 'admin',
+          matches: [{ path: { type: 'PathPrefix', value: '/admin' } }],
+          backendRefs: [{ name: `${service}-v1`, port: 9080 }],
+        },
+        {
+          name: 'primary',
+          backendRefs: [{ name: `${service}-v1`, port: 9080, weight: 100 }],
+          timeouts: { request: '10s' },
+        },
+      ],
+    },
+  };
+}
+const gatewayInputOf = (name: string) => ({
+  httpRoute: { name, rule: 'primary' },
+  stableService: `${name}-v1`,
+  canaryService: `${name}-v2`,
+});
+const gatewayRoutingOf = (name: string) =>
+  gatewayApiRouting.parse(gatewayInputOf(name)) as ResolvedGatewayApiRouting;
+const httpRouteObject = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
+
+/** The traffic router a test service is stood up for. */
+export type RouterKind = 'istio' | 'gatewayAPI';
+
 export interface Service {
   namespace: string;
   name: string;
+  router: RouterKind;
   traffic: Traffic;
+  readHttpRoute(): Promise<HttpRoute>;
   readVirtualService(): Promise<VirtualService>;
   /** [stable, canary] weights of the managed route, as the API server has them. */
   weights(): Promise<[number, number]>;
@@ -128,38 +172,59 @@ export async function standUpService(
     behaviour: Record<string, Behaviour>;
     classes?: RequestClass[];
     requestsPerSecond?: number;
+    /** Default istio: a DestinationRule and a VirtualService; gatewayAPI: Services and an HTTPRoute. */
+    router?: RouterKind;
   },
 ): Promise<Service> {
   const { namespace, name } = options;
+  const router = options.router ?? 'istio';
   const core = world.admin.makeApiClient(CoreV1Api);
   const objects = world.admin.makeApiClient(CustomObjectsApi);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await deployVersions(world.admin, namespace, name, ['v1', 'v2'], (d) =>
     markDeploymentReady(world.admin, namespace, d),
   );
-  await objects.createNamespacedCustomObject({
-    ...istioObject('destinationrules'),
-    namespace,
-    body: {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name },
-      spec: {
-        host: name,
-        trafficPolicy: { loadBalancer: { simple: 'RANDOM' } },
-        subsets: [
-          { name: 'v1', labels: { version: 'v1' } },
-          { name: 'v2', labels: { version: 'v2' } },
-        ],
+  if (router === 'gatewayAPI') {
+    const port = { name: 'http', port: 9080, targetPort: 9080 };
+    for (const [svc, selector] of [
+      [name, { app: name }],
+      [`${name}-v1`, { app: name, version: 'v1' }],
+      [`${name}-v2`, { app: name, version: 'v2' }],
+    ] as const) {
+      await core.createNamespacedService({
+        namespace,
+        body: { metadata: { name: svc }, spec: { selector, ports: [port] } },
+      });
+    }
+    await objects.createNamespacedCustomObject({ ...httpRouteObject, namespace, body: userHttpRoute(name) });
+  } else {
+    await objects.createNamespacedCustomObject({
+      ...istioObject('destinationrules'),
+      namespace,
+      body: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name },
+        spec: {
+          host: name,
+          trafficPolicy: { loadBalancer: { simple: 'RANDOM' } },
+          subsets: [
+            { name: 'v1', labels: { version: 'v1' } },
+            { name: 'v2', labels: { version: 'v2' } },
+          ],
+        },
       },
-    },
-  });
-  await objects.createNamespacedCustomObject({
-    ...istioObject('virtualservices'),
-    namespace,
-    body: userVirtualService(name),
-  });
-  for (const version of ['v1', 'v2']) world.mesh.declare({ namespace, service: name, version });
+    });
+    await objects.createNamespacedCustomObject({
+      ...istioObject('virtualservices'),
+      namespace,
+      body: userVirtualService(name),
+    });
+  }
+  for (const version of ['v1', 'v2']) {
+    const reportedAs = router === 'gatewayAPI' ? `${name}-${version}` : name;
+    world.mesh.declare({ namespace, service: reportedAs, version });
+  }
   await world.prometheus.waitForScrape(Date.now() + 1100);
   const traffic = startTraffic({
     kubeConfig: world.admin,
@@ -167,6 +232,7 @@ export async function standUpService(
     virtualService: name,
     destinationRule: name,
     service: name,
+    ...(router === 'gatewayAPI' ? { httpRoute: name } : {}),
     mesh: world.mesh,
     requestsPerSecond: options.requestsPerSecond ?? 200,
     behaviour: options.behaviour,
@@ -174,6 +240,8 @@ export async function standUpService(
   });
   const routingInput = routingInputOf(name);
   const routing = routingOf(name);
+  const readHttpRoute = async () =>
+    httpRouteSchema.parse(await objects.getNamespacedCustomObject({ ...httpRouteObject, namespace, name }));
   const readVirtualService = async () =>
     virtualService.parse(
       await objects.getNamespacedCustomObject({ ...istioObject('virtualservices'), namespace, name }),
@@ -187,9 +255,16 @@ export async function standUpService(
   return {
     namespace,
     name,
+    router,
     traffic,
     readVirtualService,
+    readHttpRoute,
     async weights() {
+      if (router === 'gatewayAPI') {
+        const split = readSplit(await readHttpRoute(), gatewayRoutingOf(name));
+        if (!split.ok) throw split.error;
+        return [split.value.stableWeight, split.value.canaryWeight];
+      }
       const reading = readRouting(await readVirtualService(), routing);
       if (!reading.ok) throw reading.error;
       return [reading.value.stableWeight, reading.value.canaryWeight];
@@ -202,7 +277,12 @@ export async function standUpService(
           apiVersion: `${API_GROUP}/${API_VERSION_NAME}`,
           kind: 'CanaryRelease',
           metadata: { name },
-          spec: { subsets: {}, trafficRouting: { istio: routingInput }, ...spec },
+          spec: {
+            subsets: {},
+            trafficRouting:
+              router === 'gatewayAPI' ? { gatewayAPI: gatewayInputOf(name) } : { istio: routingInput },
+            ...spec,
+          },
         },
       });
     },
@@ -249,11 +329,19 @@ export async function standUpService(
 export interface WeightHistory {
   /** Every distinct [stable, canary] pair the managed route went through, in order, as `stable/canary`. */
   readonly seen: string[];
-  /** The VirtualService at every resourceVersion the API server stored. */
+  /** The VirtualService (or HTTPRoute) at every resourceVersion the API server stored. */
   readonly history: WatchHistory<VirtualService>;
   /** Resolves once the route has shown `weights` (`stable/canary`). */
   waitFor(weights: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** `stable/canary` of the managed rule of an HTTPRoute version; undefined when it cannot be read. */
+export function httpRouteWeightsOf(service: string, route: unknown): string | undefined {
+  const parsed = httpRouteSchema.safeParse(route);
+  if (!parsed.success) return undefined;
+  const split = readSplit(parsed.data, gatewayRoutingOf(service));
+  return split.ok ? `${split.value.stableWeight}/${split.value.canaryWeight}` : undefined;
 }
 
 /** `stable/canary` of the managed route of a VirtualService version; undefined when it cannot be read. */
@@ -270,19 +358,24 @@ export function weightsOf(service: string, vs: unknown): string | undefined {
  * went through, so a state that lived a few milliseconds is there too (a poll could miss it).
  */
 export async function recordWeights(world: World, service: Service): Promise<WeightHistory> {
+  const gateway = service.router === 'gatewayAPI';
   const history = await watchHistory<VirtualService>(
     world.env.admin,
-    `/apis/networking.istio.io/v1/namespaces/${service.namespace}/virtualservices`,
+    gateway
+      ? `/apis/gateway.networking.k8s.io/v1/namespaces/${service.namespace}/httproutes`
+      : `/apis/networking.istio.io/v1/namespaces/${service.namespace}/virtualservices`,
     service.name,
   );
-  const states = () => history.states((vs) => weightsOf(service.name, vs));
+  const read = (object: unknown) =>
+    gateway ? httpRouteWeightsOf(service.name, object) : weightsOf(service.name, object);
+  const states = () => history.states(read);
   return {
     get seen() {
       return states();
     },
     history,
     waitFor: (weights, timeoutMs = 10_000) =>
-      history.waitFor(`weights ${weights}`, (vs) => weightsOf(service.name, vs) === weights, timeoutMs),
+      history.waitFor(`weights ${weights}`, (object) => read(object) === weights, timeoutMs),
     stop: () => history.stop(),
   };
 }

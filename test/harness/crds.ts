@@ -35,17 +35,24 @@ interface CrdStatus {
 }
 
 const ISTIO_CRDS_FILE = join(REPO_ROOT, '.cache', 'istio', 'crds.yaml');
+/** Gateway API's standard channel, as a cluster installs it (fetched from sigs.k8s.io/gateway-api). */
+export const GATEWAY_API_CRDS_DIR = join(REPO_ROOT, '.cache', 'gateway-api', 'standard');
 const CHART_CRDS_DIR = join(REPO_ROOT, 'charts', 'canaria', 'files', 'crds');
 
 /**
- * Istio's CRDs (fetched from the istio.io/api module by the build script) followed by every CRD of
- * the chart. The chart folder may still be empty; a missing Istio file is a setup error.
+ * Istio's CRDs (fetched from the istio.io/api module by the build script), Gateway API's standard
+ * channel (from sigs.k8s.io/gateway-api), then every CRD of the chart. The chart folder may still be
+ * empty; a missing Istio file or Gateway API folder is a setup error.
  */
 export function loadCrdManifests(): CrdManifest[] {
   if (!existsSync(ISTIO_CRDS_FILE)) {
     throw new Error(`Istio CRDs not found at ${ISTIO_CRDS_FILE}: run \`${BUILD_COMMAND}\` first`);
   }
-  const files = [ISTIO_CRDS_FILE];
+  if (!existsSync(GATEWAY_API_CRDS_DIR)) {
+    throw new Error(`Gateway API CRDs not found in ${GATEWAY_API_CRDS_DIR}: run \`${BUILD_COMMAND}\` first`);
+  }
+  const gatewayFiles = readdirSync(GATEWAY_API_CRDS_DIR).filter((file) => /\.ya?ml$/.test(file));
+  const files = [ISTIO_CRDS_FILE, ...gatewayFiles.sort().map((file) => join(GATEWAY_API_CRDS_DIR, file))];
   if (existsSync(CHART_CRDS_DIR)) {
     const chartFiles = readdirSync(CHART_CRDS_DIR).filter((file) => /\.ya?ml$/.test(file));
     files.push(...chartFiles.sort().map((file) => join(CHART_CRDS_DIR, file)));

@@ -187,8 +187,19 @@ async function startApiserver(
     },
   );
   const serverUrl = `https://127.0.0.1:${port}`;
-  const admin: KubeEndpoint = { serverUrl, caPem: readFileSync(certFile, 'utf8'), token: adminToken };
-  await waitUntil('kube-apiserver /readyz', () => isReady(admin), { deadline, giveUp: died(apiserver) });
+  // The server writes its certificate and then its CA into the same file, not atomically: read once
+  // the file appears, the bundle can lack the CA and every TLS handshake fails ("self-signed
+  // certificate in certificate chain"). So the bundle is read again on every attempt.
+  const endpointNow = (): KubeEndpoint => ({
+    serverUrl,
+    caPem: readFileSync(certFile, 'utf8'),
+    token: adminToken,
+  });
+  await waitUntil('kube-apiserver /readyz', () => isReady(endpointNow()), {
+    deadline,
+    giveUp: died(apiserver),
+  });
+  const admin = endpointNow();
 
   const kubeconfigPath = join(dir, 'admin.kubeconfig');
   await writeFile(kubeconfigPath, kubeconfigYaml(admin, 'admin'), { mode: 0o600 });

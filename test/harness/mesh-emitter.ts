@@ -37,7 +37,7 @@ export interface Workload {
   version: string;
   /** destination_canonical_revision; the version by default. */
   canonicalRevision?: string;
-  reporter?: 'destination' | 'source';
+  reporter?: 'destination' | 'source' | 'waypoint';
   /** gRPC services report request_protocol="grpc" and a grpc_response_status; HTTP ones report none. */
   protocol?: 'http' | 'grpc';
 }

@@ -16,8 +16,8 @@ import { API_VERSION } from '../../src/api/meta.js';
 import { Controller } from '../../src/controller/controller.js';
 import { MeasureBatcher } from '../../src/controller/measure-batcher.js';
 import { Reconciler } from '../../src/controller/reconciler.js';
-import { readRouting } from '../../src/istio/routes.js';
-import { virtualService as virtualServiceSchema } from '../../src/istio/types.js';
+import { readRouting } from '../../src/routers/istio/routes.js';
+import { virtualService as virtualServiceSchema } from '../../src/routers/istio/types.js';
 import { MemoryKube } from '../../src/kube/memory.js';
 import type { Deployment } from '../../src/kube/resources.js';
 import { PrometheusClient } from '../../src/metrics/prometheus-client.js';
@@ -458,7 +458,7 @@ describe('the Canary releases dashboard on a real rollout', () => {
     expect(problems).toEqual([
       'panel "Requests per second: canary and stable" query A queries the label destination_service, which no series of istio_requests_total carries',
       expect.stringMatching(
-        /^panel "Requests per second: canary and stable" query A returns \[\], not \["canary v2"\]: istio_requests_total\{.*destination_service="reviews"\} finds no series; without destination_service="reviews" it would \(destination_service: no such label\)$/,
+        /^panel "Requests per second: canary and stable" query A returns \[\], not \["canary v2"\]: istio_requests_total\{.*destination_service=~"reviews"\} finds no series; without destination_service=~"reviews" it would \(destination_service: no such label\)$/,
       ),
     ]);
   });

@@ -63,6 +63,40 @@ function measurementOf(
   return m;
 }
 
+describe('reporter auto on a real Prometheus', () => {
+  it('counts a waypoint-only revision from the waypoint, and a sidecar behind a waypoint once', async () => {
+    // v1 has a sidecar behind a waypoint: both report each request. v2 is ambient without a sidecar:
+    // only its waypoint reports.
+    const v1 = { namespace: 'ambient', service: 'reviews', version: 'v1', canonicalRevision: 'v1' };
+    const v2 = { namespace: 'ambient', service: 'reviews', version: 'v2', canonicalRevision: 'v2' };
+    const windowStart = await openWindow([
+      v1,
+      { ...v1, reporter: 'waypoint' },
+      { ...v2, reporter: 'waypoint' },
+    ]);
+    mesh.inject({ ...v1, requests: 400, errors: 4 });
+    mesh.inject({ ...v1, reporter: 'waypoint', requests: 400, errors: 4 });
+    mesh.inject({ ...v2, reporter: 'waypoint', requests: 100, errors: 3 });
+    const now = await scraped();
+    const base = { namespace: 'ambient', name: 'reviews', windowStart, now, metrics: [errorRatio] };
+    const measured = await provider().measure([
+      release({ ...base, key: 'auto', reporter: 'auto' }),
+      release({ ...base, key: 'destination', reporter: 'destination' }),
+    ]);
+    expect(measurementOf(measured, 'auto', 'error-ratio')).toMatchObject({
+      kind: 'requests',
+      canary: { total: 100, errors: 3 },
+      stable: { total: 400, errors: 4 },
+    });
+    // the old default sees no canary at all in ambient mode
+    expect(measurementOf(measured, 'destination', 'error-ratio')).toMatchObject({
+      kind: 'requests',
+      stable: { total: 400, errors: 4 },
+      canary: { total: 0 },
+    });
+  });
+});
+
 describe('per-revision request stats on a real Prometheus', () => {
   it("match the emitter's injected counts for v1 and v2, by version or canonical revision", async () => {
     const v1 = { namespace: 'stats', service: 'reviews', version: 'v1', canonicalRevision: 'reviews-6f9c' };

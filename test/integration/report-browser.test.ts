@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseManifests } from '../../src/istio/manifests.js';
+import { parseManifests } from '../../src/routers/istio/manifests.js';
 import { loadCluster } from '../../src/sim/cluster.js';
 import { renderReport } from '../../src/sim/report.js';
 import { parseScenario, scenarioSpec } from '../../src/sim/scenario.js';

@@ -70,9 +70,17 @@ The rules on namespaced resources: granted cluster-wide, or in each watched name
 writes and its ConfigMaps only with managedMode.enabled; Secrets only with trackSecrets too.
 */}}
 {{- define "canaria.namespacedRules" -}}
+{{- $routers := include "canaria.routers" . | splitList "," }}
 {{- include "canaria.rules" (dict "context" . "file" "files/rbac-rules.yaml") }}
+{{- /* each enabled router's own file: files/rbac-<router in kebab case>-rules.yaml */}}
+{{- range $routers }}
+{{ include "canaria.rules" (dict "context" $ "file" (printf "files/rbac-%s-rules.yaml" (kebabcase .))) }}
+{{- end }}
 {{- if .Values.managedMode.enabled }}
 {{ include "canaria.rules" (dict "context" . "file" "files/rbac-managed-rules.yaml") }}
+{{- range $routers }}
+{{ include "canaria.rules" (dict "context" $ "file" (printf "files/rbac-%s-managed-rules.yaml" (kebabcase .))) }}
+{{- end }}
 {{- if .Values.trackSecrets }}
 {{ include "canaria.rules" (dict "context" . "file" "files/rbac-secrets-rules.yaml") }}
 {{- end -}}
@@ -81,7 +89,29 @@ writes and its ConfigMaps only with managedMode.enabled; Secrets only with track
 {{- end -}}
 {{- if .Values.notifications.releaseSinks }}
 {{ include "canaria.rules" (dict "context" . "file" "files/rbac-notification-secrets-rules.yaml") }}
+{{- else if .Values.webhooks.headersFromSecrets }}
+{{ include "canaria.rules" (dict "context" . "file" "files/rbac-webhook-secrets-rules.yaml") }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The traffic routers the controller runs (its --routers), comma-separated, from routers.*.enabled; the
+RBAC grants only what they read and write. None enabled fails the render: the controller could route
+no release.
+*/}}
+{{- define "canaria.routers" -}}
+{{- $routers := list }}
+{{- /* istio first: the order of --routers, and of the RBAC rules, does not depend on the others' names */}}
+{{- if .Values.routers.istio.enabled }}{{- $routers = append $routers "istio" }}{{- end }}
+{{- range $name, $router := .Values.routers }}
+{{- if and (ne $name "istio") $router.enabled }}{{- $routers = append $routers $name }}{{- end }}
+{{- end }}
+{{- if not $routers }}
+{{- $choices := list }}
+{{- range $name, $_ := .Values.routers }}{{- $choices = append $choices (printf "routers.%s.enabled=true" $name) }}{{- end }}
+{{- fail (printf "no traffic router enabled: set %s (or several); the controller could route no release" (join " or " $choices)) }}
+{{- end }}
+{{- join "," $routers }}
 {{- end -}}
 
 {{/* Who the chart's roles are bound to: the controller's ServiceAccount. */}}

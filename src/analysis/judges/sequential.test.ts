@@ -91,7 +91,8 @@ const repeatedFixedTest = (memory: SequentialMemory | undefined, inc: ReturnType
   return { memory: next, failed: z > 2.326 };
 };
 
-describe('the sequential judge: the chance of rolling back a healthy canary', () => {
+// Monte Carlo runs: CPU-bound, seconds on a loaded CI machine; the bound is on the error rate, not the time
+describe('the sequential judge: the chance of rolling back a healthy canary', { timeout: 120_000 }, () => {
   it('stays under alpha however often it looks (Monte Carlo, random peeking schedules)', () => {
     const rate = falseFailRate(sequential, 4000, 7);
     // Ville's inequality gives <= 1 %; the bets are cautious, so it is far below
@@ -105,7 +106,7 @@ describe('the sequential judge: the chance of rolling back a healthy canary', ()
   });
 });
 
-describe('the sequential judge: regressions, late faults, and quiet services', () => {
+describe('the sequential judge: regressions, late faults, and quiet services', { timeout: 120_000 }, () => {
   const run = (
     looks: number,
     requests: number,

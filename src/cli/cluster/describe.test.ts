@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { managedPrimary, reviewsCluster } from '../../../test/builders/cluster.js';
 import { baseSpecInput, errorRatioAnalysis } from '../../../test/builders/release.js';
-import { controller, failing, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { controller, failing, placeRelease, testEnv } from '../../../test/fixtures/cli/cluster-env.js';
+import { MemoryKube } from '../../kube/memory.js';
 import type { KubeObject } from '../../kube/resources.js';
 import { runDescribe } from './describe.js';
 
@@ -33,7 +34,7 @@ describe('canaria describe NAME', () => {
 
   it('prints evidence fields it does not know by name, so a new judge field shows up', async () => {
     const kube = await rolledBack();
-    const stored = kube.get('CanaryRelease', REF) as KubeObject;
+    const stored = structuredClone(kube.get('CanaryRelease', REF)) as KubeObject;
     const status = stored.status as { decisions: { metrics?: Record<string, unknown>[] }[] };
     const judged = status.decisions.find((d) => d.metrics?.length);
     expect(judged).toBeDefined();
@@ -51,5 +52,24 @@ describe('canaria describe NAME', () => {
     const env = testEnv(await rolledBack());
     expect(await runDescribe('ratings', { color: false }, env)).toBe(3);
     expect(env.err[0]).toMatch(/^canaryrelease default\/ratings not found/);
+  });
+
+  it('names the HTTPRoute and Services of a Gateway API release, and no VirtualService', async () => {
+    const kube = new MemoryKube();
+    placeRelease(kube, {
+      name: 'reviews',
+      spec: {
+        ...baseSpecInput(),
+        trafficRouting: { gatewayAPI: { httpRoute: { name: 'reviews', rule: 'main' } } },
+        subsets: undefined,
+        targetRef: { name: 'reviews' },
+      },
+    });
+    const env = testEnv(kube);
+    expect(await runDescribe('reviews', { color: false }, env)).toBe(0);
+    const text = env.out.join('\n');
+    expect(text).toMatch(/^HTTPRoute: +reviews \(rule main\)$/m);
+    expect(text).toMatch(/^Services: +stable reviews-primary, canary reviews-canary$/m);
+    expect(text).not.toMatch(/^VirtualService:/m);
   });
 });

@@ -1,3 +1,4 @@
+import { gatewayRoutingOf } from '../../api/routing.js';
 import type { Command } from 'commander';
 import { num } from '../../analysis/format.js';
 import type { KubeObject } from '../../kube/resources.js';
@@ -94,6 +95,7 @@ export function describeRelease(object: KubeObject): string[] {
   const s = view.status;
   const raw = isObject(object.status) ? object.status : {};
   const istio = view.spec?.trafficRouting.istio;
+  const gateway = view.spec && gatewayRoutingOf(view.spec);
   const lines = fields(
     [
       ['Name', view.name],
@@ -116,6 +118,13 @@ export function describeRelease(object: KubeObject): string[] {
       ['VirtualService', istio?.virtualService.name],
       ['DestinationRule', istio?.destinationRule.name],
       ['Subsets', istio ? `stable ${istio.stableSubset}, canary ${istio.canarySubset}` : undefined],
+      [
+        'HTTPRoute',
+        gateway
+          ? `${gateway.httpRoute.name}${gateway.httpRoute.rule === undefined ? '' : ` (rule ${gateway.httpRoute.rule})`}`
+          : undefined,
+      ],
+      ['Services', gateway ? `stable ${gateway.stableService}, canary ${gateway.canaryService}` : undefined],
       ['Phase', s.phase ?? '<no status yet>'],
       ['Step', view.step ? `${stepOf(view)} (${view.step.description})` : undefined],
       [

@@ -96,7 +96,7 @@ function releasesInEveryPhase(): MemoryKube {
     // the spec does not parse, so the controller failed it and touched no traffic
     spec: {
       ...spec,
-      trafficRouting: { istio: { ...spec.trafficRouting.istio, canarySubset: 'v1' } },
+      trafficRouting: { istio: { ...spec.trafficRouting.istio!, canarySubset: 'v1' } },
     },
     createdAt: ago(7 * MINUTE + 30_000),
     status: {
@@ -241,12 +241,31 @@ describe('canaria get: kubectl habits', () => {
     const wide = await get(releasesInEveryPhase(), undefined, { color: false, output: 'wide' });
     expect(wide.code).toBe(0);
     expect(wide.out.split('\n')[0]).toMatch(
-      /^NAME +PHASE +STEP +WEIGHT +ACTUAL +CANARY +STABLE +AGE +MODE +VIRTUALSERVICE +SUBSETS +LAST DECISION +MESSAGE$/,
+      /^NAME +PHASE +STEP +WEIGHT +ACTUAL +CANARY +STABLE +AGE +MODE +ROUTE +SIDES +LAST DECISION +MESSAGE$/,
     );
     await expect(`${wide.out}\n`).toMatchFileSnapshot('./__golden__/get-wide.txt');
     const names = await get(releasesInEveryPhase(), undefined, { output: 'name' });
     expect(names.out.split('\n')).toContain('canaryrelease.canaria.dev/reviews');
     expect(names.out).not.toContain('NAME');
+  });
+
+  it('-o wide shows a Gateway API release by its HTTPRoute and Services', async () => {
+    const kube = new MemoryKube();
+    placeRelease(kube, {
+      name: 'ratings',
+      spec: {
+        ...baseSpecInput(),
+        trafficRouting: {
+          gatewayAPI: {
+            httpRoute: { name: 'ratings' },
+            stableService: 'ratings-v1',
+            canaryService: 'ratings-v2',
+          },
+        },
+      },
+    });
+    const wide = await get(kube, undefined, { color: false, output: 'wide' });
+    expect(wide.out.split('\n')[1]).toMatch(/ subsets +httproute\/ratings +ratings-v1->ratings-v2 /);
   });
 
   it('-l selects by labels with kubectl syntax, and names a bad selector', async () => {

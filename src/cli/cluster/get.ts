@@ -1,3 +1,4 @@
+import { gatewayRoutingOf } from '../../api/routing.js';
 import type { Command } from 'commander';
 import type { KubeObject } from '../../kube/resources.js';
 import type { RegisterCommand } from '../commands/index.js';
@@ -33,7 +34,7 @@ const MESSAGE_WIDTH = 60;
 
 const HEADER = ['NAME', 'PHASE', 'STEP', 'WEIGHT', 'ACTUAL', 'CANARY', 'STABLE', 'AGE', 'MESSAGE'];
 /** -o wide adds where the release acts and what it last decided, before the message. */
-const WIDE = ['MODE', 'VIRTUALSERVICE', 'SUBSETS', 'LAST DECISION'];
+const WIDE = ['MODE', 'ROUTE', 'SIDES', 'LAST DECISION'];
 
 /** `subsets` or `managed:podinfo`: how the release finds its two revisions. */
 function modeOf(view: ReleaseView): string {
@@ -43,11 +44,25 @@ function modeOf(view: ReleaseView): string {
 
 function wideCells(view: ReleaseView): Cell[] {
   const istio = view.spec?.trafficRouting.istio;
+  // the route canaria patches, and what its two sides are: Istio subsets, or Gateway API Services
+  const gateway = view.spec && gatewayRoutingOf(view.spec);
   const decision = view.status.decisions?.at(-1);
   return [
     { text: modeOf(view) },
-    { text: istio?.virtualService.name ?? '-' },
-    { text: istio ? `${istio.stableSubset}->${istio.canarySubset}` : '-' },
+    {
+      text: istio
+        ? `virtualservice/${istio.virtualService.name}`
+        : gateway
+          ? `httproute/${gateway.httpRoute.name}`
+          : '-',
+    },
+    {
+      text: istio
+        ? `${istio.stableSubset}->${istio.canarySubset}`
+        : gateway
+          ? `${gateway.stableService}->${gateway.canaryService}`
+          : '-',
+    },
     { text: decision ? `${decision.action}/${decision.reason}` : '-' },
   ];
 }

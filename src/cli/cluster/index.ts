@@ -1,5 +1,6 @@
 import type { RegisterCommand } from '../commands/index.js';
 import { registerAbort } from './abort.js';
+import { registerApprove } from './approve.js';
 import { registerDescribe } from './describe.js';
 import { processClusterEnv, type ClusterEnv } from './env.js';
 import { registerGet } from './get.js';
@@ -19,6 +20,7 @@ export function clusterCommands(env: () => ClusterEnv = processClusterEnv): Regi
     registerStatus(env),
     registerDescribe(env),
     registerPromote(env),
+    registerApprove(env),
     registerAbort(env),
     registerPause(env),
     registerResume(env),

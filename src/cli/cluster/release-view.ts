@@ -5,8 +5,7 @@ import {
   type CanaryReleaseStatus,
   type Phase,
 } from '../../api/canary-release.js';
-import { describeStep } from '../../engine/decide.js';
-import { expandSteps, stepPosition } from '../../engine/steps.js';
+import { describeStep, expandSteps, stepPosition } from '../../engine/index.js';
 import type { KubeObject } from '../../kube/resources.js';
 
 /** Phases after which the controller leaves the release alone until something changes. */

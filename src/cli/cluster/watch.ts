@@ -74,8 +74,13 @@ export function renderBlock(view: ReleaseView, style: Style): string[] {
   if (decision) lines.push(...decisionLines(decision, view, JSON.stringify(analysis?.metrics ?? []), style));
   if (s.message !== undefined && s.message !== decision?.message) lines.push(row('message', s.message));
   const target = `${view.name} -n ${view.namespace}`;
-  if (view.pausedBy === 'WaitingForPromote') {
-    lines.push(row('next', `waits for promote: kubectl canaria promote ${target} (or resume)`));
+  const gate = s.hooks?.waiting;
+  if (gate && (s.phase === 'Progressing' || s.phase === 'Paused')) {
+    lines.push(
+      row('next', `waits for its ${gate.type} hook to answer 2xx, or: kubectl canaria approve ${target}`),
+    );
+  } else if (view.pausedBy === 'WaitingForPromote') {
+    lines.push(row('next', `waits for promote: kubectl canaria promote ${target} (or resume, or approve)`));
   } else if (view.pausedBy === 'UserPaused') {
     lines.push(row('next', `paused by the user: kubectl canaria resume ${target}`));
   }

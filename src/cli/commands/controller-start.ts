@@ -10,7 +10,7 @@ export function explainStartFailure(err: unknown): string {
   const crds = explainMissingKind(err, 'the cluster');
   if (crds !== undefined) return crds;
   if (err instanceof KubeError && err.code === 'Forbidden') {
-    return `the controller's ServiceAccount may not read what it needs (${err.message}); install it with the chart, whose RBAC is charts/canaria/files/rbac-rules.yaml`;
+    return `the controller's ServiceAccount may not read what it needs (${err.message}); install it with the chart, whose RBAC is charts/canaria/files/rbac-*.yaml (routers.istio.enabled and routers.gatewayAPI.enabled pick the routers' rules)`;
   }
   return `canaria could not start: ${err instanceof Error ? err.message : String(err)}`;
 }

@@ -1,4 +1,4 @@
-import type { CustomQuery, LintFinding } from '../../istio/lint.js';
+import type { CustomQuery, LintFinding } from '../../routers/istio/lint.js';
 import { renderTemplate, type PlaceholderValue } from '../../metrics/promql.js';
 import { formatPath } from '../../api/validation.js';
 

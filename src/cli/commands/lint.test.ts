@@ -8,6 +8,8 @@ import type { CommandIo } from '../io.js';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { route, split } from '../../routers/gateway-api/fixtures.test-support.js';
 import { runLint } from './lint.js';
 
 function captureIo(): CommandIo & { out: string[]; err: string[] } {
@@ -92,7 +94,7 @@ describe('canaria lint', () => {
     const blank = captureIo();
     expect(await runLint([join(empty, 'blank.yaml')], {}, blank)).toBe(1);
     expect(blank.out).toEqual([
-      `${empty}/blank.yaml: error: no YAML documents to lint: the input is empty (fix: give the files that hold the VirtualServices, DestinationRules and CanaryReleases)`,
+      `${empty}/blank.yaml: error: no YAML documents to lint: the input is empty (fix: give the files that hold the VirtualServices and DestinationRules or HTTPRoutes and Services, and the CanaryReleases)`,
       '1 error, 0 warnings',
     ]);
     const none = captureIo();
@@ -151,4 +153,35 @@ describe('canaria lint', () => {
     expect(empty.stdout).toMatch(/^standard input: error: no YAML documents to lint: the input is empty/);
     expect(empty.status).toBe(1);
   }, 120_000);
+
+  it('checks a Gateway API release against the HTTPRoute in the files, with line and fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canaria-lint-'));
+    const release = {
+      apiVersion: 'canaria.dev/v1alpha1',
+      kind: 'CanaryRelease',
+      metadata: { name: 'reviews', namespace: 'prod' },
+      spec: {
+        subsets: {},
+        trafficRouting: {
+          gatewayAPI: {
+            httpRoute: { name: 'reviews' },
+            stableService: 'reviews-v1',
+            canaryService: 'reviews-v2',
+          },
+        },
+        strategy: { steps: [{ setWeight: 10 }] },
+      },
+    };
+    const file = join(dir, 'app.yaml');
+    writeFileSync(file, [release, route([split(100)])].map((d) => stringify(d)).join('---\n'));
+    const io = captureIo();
+    expect(await runLint([file], {}, io)).toBe(1);
+    expect(io.out[0]).toMatch(
+      new RegExp(
+        `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: error: HTTPRoute prod/reviews spec\\.rules: no rule has a backendRef to the stable Service reviews-v1`,
+      ),
+    );
+    expect(io.out[0]).toContain('(fix: add {name: reviews-v1, port: ...} to the rule canaria should manage)');
+    expect(io.out.at(-1)).toBe('1 error, 0 warnings, 2 notes on what the files could not show');
+  });
 });

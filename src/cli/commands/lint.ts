@@ -1,8 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { customQueries, lintDocuments, type LintFinding, type LintInput } from '../../istio/lint.js';
-import { loadManifestFiles, parseManifests } from '../../istio/manifests.js';
+import { customQueries, lintDocuments, type LintFinding, type LintInput } from '../../routers/istio/lint.js';
+import { lintGatewayApiDocuments } from '../../routers/gateway-api/lint.js';
+import { loadManifestFiles, parseManifests } from '../../routers/istio/manifests.js';
 import { EXIT } from '../exit-codes.js';
 import { processIo, type CommandIo } from '../io.js';
 import type { RegisterCommand } from './index.js';
@@ -110,7 +111,7 @@ export async function runLint(
       resource: '',
       path: '',
       message: 'no YAML documents to lint: the input is empty',
-      fix: 'give the files that hold the VirtualServices, DestinationRules and CanaryReleases',
+      fix: 'give the files that hold the VirtualServices and DestinationRules or HTTPRoutes and Services, and the CanaryReleases',
     });
   }
   const inputs: LintInput[] = [...manifests, ...(await bundledTemplates())];
@@ -119,6 +120,7 @@ export async function runLint(
       inputs,
       options.istioVersion === undefined ? {} : { istioVersion: options.istioVersion },
     ),
+    ...lintGatewayApiDocuments(inputs),
     ...(await checkCustomQueries(customQueries(inputs))),
   );
   const count = (severity: LintFinding['severity']) => findings.filter((f) => f.severity === severity).length;
@@ -143,7 +145,7 @@ export const registerLint: RegisterCommand = (program: Command) => {
   program
     .command('lint')
     .description(
-      'check Istio VirtualServices, DestinationRules, CanaryReleases and analysis templates in YAML files, offline',
+      'check Istio VirtualServices, DestinationRules, Gateway API HTTPRoutes, CanaryReleases and analysis templates in YAML files, offline',
     )
     .argument('<paths...>', 'YAML files (several documents each), directories, or - for standard input')
     .option('--json', 'print the findings as JSON')

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseAllDocuments, stringify } from 'yaml';
 import { EXIT } from '../exit-codes.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -125,6 +126,45 @@ describe('canaria simulate on the examples', () => {
       'expected the release to end Succeeded, it ended RolledBack',
     ]);
     expect(t.written.get('out.html')).toMatch(/^<!doctype html>[\s\S]*id="chart-weights"/);
+  });
+});
+
+describe('canaria simulate through an HTTPRoute (Gateway API, a Service per version)', () => {
+  const gatewayRelease = example('reviews-gateway-api-release.yaml');
+
+  it('healthy.yaml: promoted step by step, the weights read back from the HTTPRoute', async () => {
+    const result = await simulateJson({ file: [gatewayRelease], scenario: example('healthy.yaml') });
+    expect(result.outcome).toBe('Succeeded');
+    expect([...new Set(result.weights.map((w) => w.actual))]).toEqual([0, 5, 10, 25, 50, 100]);
+    expect(result.stable).toEqual({ subset: 'reviews-v1', revision: 'v1' });
+    expect(result.canary).toEqual({ subset: 'reviews-v2', revision: 'v2' });
+    expect(result.served.v2!.total).toBeGreaterThan(0);
+    expect(result.dropped).toEqual({});
+  });
+
+  it('fault-at-10m.yaml: rolled back after the fault starts, at the weight it had reached', async () => {
+    const result = await simulateJson({ file: [gatewayRelease], scenario: example('fault-at-10m.yaml') });
+    expect(result.outcome).toBe('RolledBack');
+    const rollback = result.timeline.at(-1)!;
+    expect(rollback.decision.action).toBe('Rollback');
+    // within about two minutes of the fault (the seed draws other requests than the Istio run's)
+    expect(rollback.atMs).toBeGreaterThan(10 * 60_000);
+    expect(rollback.atMs).toBeLessThan(13 * 60_000);
+    expect(rollback.actualWeight).toBe(0);
+  });
+
+  it('says that the files lack the HTTPRoute, with the field and the fix', async () => {
+    const text = await readFile(gatewayRelease, 'utf8');
+    const withoutRoute = text.replace(
+      'kind: HTTPRoute\nmetadata:\n  name: reviews',
+      'kind: HTTPRoute\nmetadata:\n  name: other',
+    );
+    expect(withoutRoute).not.toBe(text);
+    const t = testIo({ 'gw.yaml': withoutRoute });
+    expect(await runSimulate({ file: ['gw.yaml'], scenario: example('healthy.yaml') }, t.io)).not.toBe(0);
+    expect(t.err.join('\n')).toContain(
+      'spec.trafficRouting.gatewayAPI.httpRoute.name: HTTPRoute "reviews" (namespace default) is not in the files; add it, the simulator routes every request through it',
+    );
   });
 });
 
@@ -274,5 +314,58 @@ describe('canaria simulate: exit codes a CI job can branch on', () => {
     expect(
       await runSimulate({ file: ['broken.yaml'], expect: 'Failed' }, testIo({ 'broken.yaml': broken }).io),
     ).toBe(0);
+  });
+});
+
+describe('canaria simulate: webhooks and notifications', () => {
+  /** The example release with a confirm-promotion gate and a release sink of its own. */
+  const gated = () => {
+    const [release_, ...rest] = parseAllDocuments(readFileSync(release, 'utf8')).map(
+      (d) => d.toJS() as { spec?: Record<string, unknown> },
+    );
+    release_!.spec!.webhooks = [
+      { name: 'release-manager', type: 'confirm-promotion', url: 'http://gate.test/approve' },
+    ];
+    release_!.spec!.notifications = {
+      sinks: [{ name: 'team', type: 'slack', secretRef: { name: 'team-slack', key: 'url' } }],
+    };
+    return [release_, ...rest].map((d) => stringify(d)).join('---\n');
+  };
+
+  it('shows each hook call and each notification on the timeline, the operator sinks filtered by severity', async () => {
+    const t = testIo({
+      'gated.yaml': gated(),
+      'gate.yaml': 'hooks:\n  release-manager: {status: 403, to: 40m}\n',
+      'notifications.yaml': stringify({
+        sinks: [{ name: 'ops', type: 'teams', urlFile: '/run/ops/url', severity: 'error' }],
+      }),
+    });
+    const code = await runSimulate(
+      { file: ['gated.yaml'], scenario: 'gate.yaml', notificationsFile: 'notifications.yaml' },
+      t.io,
+    );
+    expect(code, t.err.join('\n')).toBe(0);
+    const text = t.out.join('\n');
+    expect(text).toMatch(
+      /waiting for confirm-promotion hook release-manager: HTTP 403[\s\S]*hook release-manager, confirm-promotion: HTTP 403 \(failed\) x\d+/,
+    );
+    expect(text).toMatch(/hook release-manager, confirm-promotion: HTTP 200 at (40|41):\d\d/);
+    expect(text).toContain('notify info started (NewRevision) to team; not to ops (filtered)');
+    expect(text).toMatch(/notify info succeeded \(\w+\) to team; not to ops \(filtered\)/);
+    expect(text).toMatch(/outcome +Succeeded/);
+  });
+
+  it('rejects a scenario hook the release does not have, and a bad notifications file, by their fields', async () => {
+    const t = testIo({
+      'gated.yaml': gated(),
+      'typo.yaml': 'hooks:\n  release-manger: {fail: true}\n',
+      'bad.yaml': 'sinks:\n  - {name: ops, type: discord, urlFile: /x}\n',
+    });
+    expect(await runSimulate({ file: ['gated.yaml'], scenario: 'typo.yaml' }, t.io)).toBe(64);
+    expect(await runSimulate({ file: ['gated.yaml'], notificationsFile: 'bad.yaml' }, t.io)).toBe(64);
+    expect(t.err).toEqual([
+      'typo.yaml: hooks.release-manger: the release has no webhook "release-manger"; its webhooks: release-manager',
+      'bad.yaml: sinks[0].type: unknown sink type "discord"; use one of slack, teams, cloudevents',
+    ]);
   });
 });

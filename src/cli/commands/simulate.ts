@@ -3,12 +3,15 @@ import { access, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PHASES, type Phase } from '../../api/canary-release.js';
-import { loadManifestFiles, type ManifestProblem } from '../../istio/manifests.js';
+import { loadManifestFiles, type ManifestProblem } from '../../routers/istio/manifests.js';
 import { loadCluster, unsimulatableMetrics } from '../../sim/cluster.js';
 import { renderEntry, renderSummary, type Style } from '../../sim/render.js';
 import { renderReport } from '../../sim/report.js';
 import { defaultScenario, parseScenario, type Scenario } from '../../sim/scenario.js';
 import { checkScenarioNames, simulate } from '../../sim/simulate.js';
+import type { SimulatedSink } from '../../sim/hooks.js';
+import { parseNotificationsFile } from '../../notify/registry.js';
+import { parse as parseYaml } from 'yaml';
 import { colorWanted } from '../color.js';
 import { EXIT } from '../exit-codes.js';
 import { processIo, type CommandIo } from '../io.js';
@@ -22,6 +25,7 @@ export interface SimulateOptions {
   report?: string;
   expect?: string;
   release?: string;
+  notificationsFile?: string;
 }
 
 export interface SimulateIo extends CommandIo {
@@ -85,6 +89,30 @@ async function readScenario(
   return { ok: true, scenario: parsed.value };
 }
 
+/**
+ * The operator's sinks from the controller's notifications file (--notifications-file), with their
+ * severity and dedup window; their URL files are not read, nothing is sent.
+ */
+async function readSinks(
+  file: string | undefined,
+  io: SimulateIo,
+): Promise<{ ok: true; sinks: SimulatedSink[] } | { ok: false; errors: string[] }> {
+  if (file === undefined) return { ok: true, sinks: [] };
+  let content: unknown;
+  try {
+    content = parseYaml(await io.readFile(file)) as unknown;
+  } catch (err) {
+    return { ok: false, errors: [`${file}: cannot read the notifications file: ${(err as Error).message}`] };
+  }
+  const problems: string[] = [];
+  const sinks = parseNotificationsFile(content, file, problems);
+  if (problems.length) return { ok: false, errors: problems };
+  return {
+    ok: true,
+    sinks: sinks.map((s) => ({ name: s.name, severity: s.severity, dedupSeconds: s.dedupSeconds })),
+  };
+}
+
 /** Simulates the release in the files under the scenario; returns the exit code. */
 export async function runSimulate(options: SimulateOptions, io: SimulateIo): Promise<number> {
   const fail = (lines: readonly string[], code: number = EXIT.failed) => {
@@ -134,8 +162,12 @@ export async function runSimulate(options: SimulateOptions, io: SimulateIo): Pro
     );
   }
 
+  const sinks = await readSinks(options.notificationsFile, io);
+  if (!sinks.ok) return fail(sinks.errors, EXIT.usage);
+
   const result = await simulate(cluster, read.scenario, {
     seed,
+    notificationSinks: sinks.sinks,
     onEntry: (entry, names) => {
       if (!options.json) io.stdout(renderEntry(entry, names, io.style));
     },
@@ -170,13 +202,20 @@ export const registerSimulate: RegisterCommand = (program: Command) => {
     )
     .requiredOption(
       '-f, --file <files...>',
-      'YAML files with the CanaryRelease, its VirtualService and DestinationRule (Deployments and templates optional)',
+      'YAML files with the CanaryRelease and its VirtualService and DestinationRule, or its HTTPRoute and Services (Deployments and templates optional)',
     )
     .option(
       '--release <name>',
       'which CanaryRelease to simulate when the files hold several: NAME or NAMESPACE/NAME',
     )
-    .option('--scenario <file>', 'scenario YAML: traffic, request classes, revision behaviour, faults')
+    .option(
+      '--scenario <file>',
+      'scenario YAML: traffic, request classes, revision behaviour, faults, how each webhook answers',
+    )
+    .option(
+      '--notifications-file <file>',
+      "the controller's notifications file: its sinks are told too (severity filter and dedup applied; nothing is sent)",
+    )
     .option('--seed <n>', 'random seed; the same seed gives the same timeline', '1')
     .option('--json', 'print the result as JSON')
     .option('--report <file>', 'also write a self-contained HTML report with charts')

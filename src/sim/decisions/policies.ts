@@ -8,10 +8,9 @@
  * interval adds stepWeight, and a pass at maxWeight promotes.
  */
 import type { CanaryReleaseSpec, CanaryReleaseStatus, Phase } from '../../api/canary-release.js';
+import { routingSides } from '../../api/routing.js';
 import type { Measurement, ResolvedMetric } from '../../analysis/types.js';
-import { analysisWindow, decide } from '../../engine/decide.js';
-import { unitsToPercent } from '../../engine/steps.js';
-import type { ObservedRouting } from '../../engine/types.js';
+import { analysisWindow, decide, unitsToPercent, type ObservedRouting } from '../../engine/index.js';
 import { histogramQuantile } from '../histogram.js';
 import type { Served, TrafficLedger } from './traffic.js';
 
@@ -66,7 +65,7 @@ export function runCanaria(
   const t0 = Date.parse('2026-01-01T00:00:00Z');
   let now = 0;
   let status: CanaryReleaseStatus | undefined;
-  const total = spec.trafficRouting.istio.weightTotal;
+  const total = routingSides(spec).weightTotal;
   let actual: ObservedRouting = { stableWeight: total, canaryWeight: 0, total, match: false };
   const promoted: readonly (Phase | undefined)[] = ['Promoting', 'Succeeded'];
   while (now <= maxMs) {

@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Controller } from '../../controller/controller.js';
 import { MeasureBatcher } from '../../controller/measure-batcher.js';
@@ -10,6 +13,7 @@ import { PrometheusProvider } from '../../metrics/prometheus-provider.js';
 import type { MetricsProvider } from '../../metrics/provider.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { ControllerMetrics } from '../../telemetry/metrics.js';
+import { startTelemetryServer } from '../../telemetry/server.js';
 import { instantPrometheus } from './instant-prometheus.js';
 import { namespaceOf, scaleWorld, serviceOf, type ScaleWorldOptions } from './world.js';
 
@@ -117,8 +121,20 @@ export interface ScaleFigures {
   abortMs: number[];
   /** Queue depth when the aborts were asked for. */
   abortQueuedBehind: number;
-  scrapeMs: number;
-  scrapeSeries: number;
+  scrape: ScrapeFigures;
+}
+
+export interface ScrapeFigures {
+  /** From the request to the last byte of the body (the scraper's start included, some 50 ms). */
+  ms: number;
+  series: number;
+  /** Series that carry a release's namespace and name, per release. */
+  seriesPerRelease: number;
+  /** The longest the event loop went without a turn while the scrape ran, in wall time. */
+  longestBlockMs: number;
+  /** The CPU time the event loop's thread used over its longest stretch without a turn. */
+  longestBlockCpuMs: number;
+  bytes: number;
 }
 
 export interface ScaleBenchOptions extends Partial<ScaleWorldOptions> {
@@ -161,12 +177,14 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
     clock: () => new Date(clock.now()),
     logger,
     metrics,
+    // as run.ts sets it for the default 1-minute Prometheus window granularity
+    queryGranuleMs: 60_000,
   });
   let reconciles = 0;
   const reconcile = reconciler.reconcile.bind(reconciler);
-  reconciler.reconcile = (key) => {
+  reconciler.reconcile = (key, run) => {
     reconciles++;
-    return reconcile(key);
+    return reconcile(key, run);
   };
   const controller = new Controller({
     kube: port,
@@ -269,9 +287,7 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
     );
   }
 
-  const scrapeStart = performance.now();
-  const exposition = await metrics.registry.metrics();
-  const scrapeMs = performance.now() - scrapeStart;
+  const scrape = await scrapeOnce(metrics, options.releases);
   await controller.stop();
   return {
     releases: options.releases,
@@ -280,9 +296,99 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
     intervals,
     abortMs,
     abortQueuedBehind,
-    scrapeMs,
-    scrapeSeries: exposition.split('\n').filter((line) => line && !line.startsWith('#')).length,
+    scrape,
   };
+}
+
+/**
+ * What Prometheus does with the body, in a process of its own so that reading it does not count as
+ * the controller's: counts the series, and those that carry a release's namespace and name.
+ */
+const SCRAPER = `
+const [url] = process.argv.slice(1);
+require('node:http').get(url, (res) => {
+  res.setEncoding('utf8');
+  const counted = { series: 0, ofReleases: 0, bytes: 0 };
+  let partial = '';
+  res.on('data', (chunk) => {
+    counted.bytes += chunk.length;
+    const lines = (partial + chunk).split('\\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      if (!line || line.startsWith('#')) continue;
+      counted.series++;
+      if (line.includes('{namespace="')) counted.ofReleases++;
+    }
+  });
+  res.on('end', () => process.stdout.write(JSON.stringify(counted)));
+}).on('error', (err) => { console.error(err); process.exit(1); });
+`;
+
+const SCHEDSTAT = '/proc/thread-self/schedstat';
+const hasSchedstat = existsSync(SCHEDSTAT);
+
+/**
+ * CPU time of the thread that runs the event loop, in ms: on Linux its own (the first field of
+ * schedstat, in ns), which leaves out the garbage collector's helper threads; elsewhere the process'.
+ */
+function mainThreadCpuMs(): number {
+  if (hasSchedstat) return Number(readFileSync(SCHEDSTAT, 'utf8').split(' ')[0]) / 1e6;
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/**
+ * One GET /metrics through the telemetry server, from another process as Prometheus would make it,
+ * while a setImmediate loop notes the longest stretch between two turns of the event loop: how long
+ * the scrape kept reconciles and watch events waiting. In wall time, and in the CPU time the event
+ * loop's thread used over that stretch, which on a busy machine leaves out the time it waited for a
+ * core.
+ */
+async function scrapeOnce(metrics: ControllerMetrics, releases: number): Promise<ScrapeFigures> {
+  const server = await startTelemetryServer({
+    port: 0,
+    host: '127.0.0.1',
+    metrics,
+    ready: () => true,
+    logger: silentLogger(),
+  });
+  const longest = { wallMs: 0, cpuMs: 0 };
+  let scraping = true;
+  let last = { wall: performance.now(), cpu: mainThreadCpuMs() };
+  const tick = () => {
+    const now = { wall: performance.now(), cpu: mainThreadCpuMs() };
+    longest.wallMs = Math.max(longest.wallMs, now.wall - last.wall);
+    longest.cpuMs = Math.max(longest.cpuMs, now.cpu - last.cpu);
+    last = now;
+    if (scraping) setImmediate(tick);
+  };
+  try {
+    const start = performance.now();
+    const scraper = spawn(process.execPath, ['-e', SCRAPER, `http://127.0.0.1:${server.port}/metrics`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    // from here on: forking the scraper is the benchmark's doing, not the scrape's
+    last = { wall: performance.now(), cpu: mainThreadCpuMs() };
+    setImmediate(tick);
+    let out = '';
+    scraper.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const [code] = (await once(scraper, 'exit')) as [number | null];
+    const ms = performance.now() - start;
+    scraping = false;
+    if (code !== 0) throw new Error(`the scrape failed (exit ${String(code)})`);
+    const counted = JSON.parse(out) as { series: number; ofReleases: number; bytes: number };
+    return {
+      ms,
+      series: counted.series,
+      seriesPerRelease: counted.ofReleases / releases,
+      longestBlockMs: longest.wallMs,
+      longestBlockCpuMs: longest.cpuMs,
+      bytes: counted.bytes,
+    };
+  } finally {
+    scraping = false;
+    await server.close();
+  }
 }
 
 function canaryWeightOf(vs: KubeObject): number | undefined {

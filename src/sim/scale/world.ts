@@ -1,6 +1,6 @@
 import { API_VERSION } from '../../api/meta.js';
 import { MemoryKube } from '../../kube/memory.js';
-import type { Deployment, KubeObject } from '../../kube/resources.js';
+import type { Deployment, Kind, KubeObject } from '../../kube/resources.js';
 import { defaultTemplates } from '../cluster.js';
 
 /** How the cluster of the scale benchmark is made. */
@@ -14,6 +14,8 @@ export interface ScaleWorldOptions {
    * read, parsed and maybe copied on every reconcile that looks at the namespace.
    */
   realisticObjects: boolean;
+  /** The releases' analysis interval; 1m when absent. A bench in real time needs a shorter one. */
+  analysisInterval?: string;
 }
 
 export const namespaceOf = (i: number, perNamespace: number): string =>
@@ -21,7 +23,7 @@ export const namespaceOf = (i: number, perNamespace: number): string =>
 export const serviceOf = (i: number): string => `svc-${String(i).padStart(5, '0')}`;
 
 /** The README's S1 policy, with analyses long enough that every release is still rolling out at the end. */
-function releaseSpec(service: string): Record<string, unknown> {
+function releaseSpec(service: string, interval: string): Record<string, unknown> {
   return {
     subsets: {},
     trafficRouting: {
@@ -41,7 +43,7 @@ function releaseSpec(service: string): Record<string, unknown> {
       ],
     },
     analysis: {
-      interval: '1m',
+      interval,
       templates: [
         { name: 'error-ratio', kind: 'ClusterAnalysisTemplate' },
         { name: 'latency-p99', kind: 'ClusterAnalysisTemplate' },
@@ -232,24 +234,35 @@ function routingObjects(namespace: string, service: string): KubeObject[] {
   ];
 }
 
+/** Release `i` of the world and what it points at, in the order a user would create them. */
+export function releaseObjects(i: number, options: ScaleWorldOptions): { kind: Kind; object: KubeObject }[] {
+  const namespace = namespaceOf(i, options.perNamespace);
+  const service = serviceOf(i);
+  const [vs, dr] = routingObjects(namespace, service);
+  return [
+    ...(vs ? [{ kind: 'VirtualService' as const, object: vs }] : []),
+    ...(dr ? [{ kind: 'DestinationRule' as const, object: dr }] : []),
+    ...['v1', 'v2'].map((version) => ({
+      kind: 'Deployment' as const,
+      object: deployment(namespace, service, version, options.realisticObjects),
+    })),
+    {
+      kind: 'CanaryRelease',
+      object: {
+        apiVersion: API_VERSION,
+        kind: 'CanaryRelease',
+        metadata: { name: service, namespace },
+        spec: releaseSpec(service, options.analysisInterval ?? '1m'),
+      },
+    },
+  ];
+}
+
 /** An in-memory cluster of `releases` subsets-mode releases, each with its routing and two Deployments. */
 export function scaleWorld(options: ScaleWorldOptions): MemoryKube {
   const kube = new MemoryKube();
   for (const template of defaultTemplates()) kube.apply('ClusterAnalysisTemplate', template);
-  for (let i = 0; i < options.releases; i++) {
-    const namespace = namespaceOf(i, options.perNamespace);
-    const service = serviceOf(i);
-    const [vs, dr] = routingObjects(namespace, service);
-    if (vs) kube.apply('VirtualService', vs);
-    if (dr) kube.apply('DestinationRule', dr);
-    for (const version of ['v1', 'v2'])
-      kube.apply('Deployment', deployment(namespace, service, version, options.realisticObjects));
-    kube.apply('CanaryRelease', {
-      apiVersion: API_VERSION,
-      kind: 'CanaryRelease',
-      metadata: { name: service, namespace },
-      spec: releaseSpec(service),
-    });
-  }
+  for (let i = 0; i < options.releases; i++)
+    for (const { kind, object } of releaseObjects(i, options)) kube.apply(kind, object);
   return kube;
 }

@@ -174,6 +174,96 @@ describe('WorkQueue lanes', () => {
     expect(order).toEqual(['busy', 'bank/urgent', 'shop/a', 'shop/b', 'shop/c', 'bank/a', 'bank/b']);
   });
 
+  it('starts the keys whose timers come due at one moment together, namespace by namespace', async () => {
+    const timers = new ManualTimers();
+    const order: string[] = [];
+    const queue = new WorkQueue(
+      async (key) => {
+        order.push(key);
+        await Promise.resolve();
+        return null;
+      },
+      { concurrency: 1, timers },
+    );
+    // due a few milliseconds apart: each release asked at its own moment
+    queue.addAfter('shop/a', 60_000);
+    queue.addAfter('bank/a', 59_996);
+    queue.addAfter('shop/b', 59_993);
+    queue.addAfter('bank/b', 59_999);
+    expect(timers.count).toBe(1);
+    timers.advance(60_001);
+    await queue.idle();
+    expect(order).toEqual(['shop/a', 'shop/b', 'bank/a', 'bank/b']);
+  });
+
+  it('takes, in a ring that comes late, the alarms that came due meanwhile', async () => {
+    const timers = new ManualTimers();
+    const order: string[] = [];
+    const queue = new WorkQueue(
+      async (key) => {
+        order.push(key);
+        await Promise.resolve();
+        return null;
+      },
+      { concurrency: 1, timers },
+    );
+    queue.addAfter('shop/a', 50);
+    queue.addAfter('bank/a', 100);
+    queue.addAfter('shop/b', 100);
+    // a busy event loop: both come due before either timer fires
+    timers.advance(200);
+    await queue.idle();
+    expect(order).toEqual(['shop/a', 'shop/b', 'bank/a']);
+  });
+
+  it('counts a requeue from when its run started, however long the run waited', async () => {
+    const timers = new ManualTimers();
+    const startedAt: number[] = [];
+    const queue = new WorkQueue(
+      async () => {
+        startedAt.push(timers.now());
+        // e.g. a measurement that waits for its batch
+        if (startedAt.length === 1) await new Promise<void>((resolve) => timers.setTimeout(resolve, 700));
+        return startedAt.length < 3 ? 60_000 : null;
+      },
+      { concurrency: 1, timers },
+    );
+    queue.add('k');
+    timers.advance(700);
+    await queue.idle();
+    for (let i = 0; i < 3; i++) {
+      timers.advance(60_000 - (i === 0 ? 700 : 0));
+      await queue.idle();
+    }
+    expect(startedAt).toEqual([0, 60_000, 120_000]);
+  });
+
+  it('counts a requeue from the anchor its run set, where the worker read its clock', async () => {
+    const timers = new ManualTimers();
+    const startedAt: number[] = [];
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        startedAt.push(timers.now());
+        if (startedAt.length === 1) {
+          // a pause before the worker reads its clock (a garbage collection, say)
+          await new Promise<void>((resolve) => timers.setTimeout(resolve, 300));
+          run.anchor();
+        }
+        return startedAt.length < 2 ? 1_000 : null;
+      },
+      { concurrency: 1, timers },
+    );
+    queue.add('k');
+    timers.advance(300);
+    await queue.idle();
+    timers.advance(999);
+    await queue.idle();
+    expect(startedAt).toEqual([0]);
+    timers.advance(1);
+    await queue.idle();
+    expect(startedAt).toEqual([0, 1_300]);
+  });
+
   it('runs a key added high while it runs again right after, ahead of the low lane', async () => {
     const order: string[] = [];
     const gate = deferred();
@@ -391,9 +481,42 @@ describe('WorkQueue parking, bounded', () => {
     );
     for (let i = 0; i < 9; i++) queue.add(`k${i}`);
     await queue.idle();
-    // never more than the cap plus what was already on its way to park
+    // never more than the cap plus a run released from its park that waits for a slot
     expect(maxParked).toBeLessThanOrEqual(4);
     expect(quiet.length).toBeGreaterThanOrEqual(3);
     expect(quiet.every((q) => q === Infinity)).toBe(true);
+  });
+
+  it('sends a batch early at a namespace boundary: a namespace that does not fit waits for the next', async () => {
+    const timers = new ManualTimers();
+    const batches: string[][] = [];
+    let waiting: string[] = [];
+    let release!: () => void;
+    let batch = new Promise<void>((r) => (release = r));
+    // one nudge for every run, as the measure batcher's: sends what waits
+    const send = () => {
+      if (waiting.length) batches.push(waiting);
+      waiting = [];
+      const done = release;
+      batch = new Promise<void>((r) => (release = r));
+      done();
+      return true;
+    };
+    const queue = new WorkQueue(
+      async (key, run) => {
+        waiting.push(key);
+        await run.park(batch, send);
+        return null;
+      },
+      { concurrency: 2, maxParked: 4, timers },
+    );
+    // due together, as a granule's analyses are
+    for (const key of ['a/1', 'a/2', 'a/3', 'b/1', 'b/2', 'b/3', 'c/1']) queue.addAfter(key, 60_000);
+    timers.advance(60_000);
+    await queue.idle();
+    expect(batches).toEqual([
+      ['a/1', 'a/2', 'a/3'],
+      ['b/1', 'b/2', 'b/3', 'c/1'],
+    ]);
   });
 });

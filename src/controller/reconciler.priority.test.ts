@@ -43,6 +43,7 @@ function setup(answer: () => Measurement) {
       escalate: () => {
         escalated = true;
       },
+      anchor: () => undefined,
     };
     const next = await reconciler.reconcile(KEY, run);
     return { next, escalated };

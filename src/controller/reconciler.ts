@@ -153,6 +153,8 @@ export class Reconciler {
     this.superseded.delete(key);
     let object = cached;
     const status = statusOf(object.status);
+    // the delay this reconcile decides counts from here (see Run.anchor)
+    run?.anchor();
     const now = this.deps.clock();
     const parsed = parseCanaryReleaseSpec(object.spec);
 

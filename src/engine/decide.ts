@@ -21,7 +21,7 @@ import { Draft, IDLE_RECHECK_MS, ms, StatusDraft } from './draft.js';
 import { initialize, noteSecrets, promoteManaged, scaleCanaryUp, settleManaged } from './managed.js';
 import type { Decision, Observations } from './types.js';
 import type { HookCall } from '../api/webhooks.js';
-import { describeCall, exposureGates, noteHookCalls, passGate } from './hooks.js';
+import { describeCall, exposureGates, noteHookCalls, passGate, wakeToInform } from './hooks.js';
 
 export { DECISION_HISTORY, IDLE_RECHECK_MS, ROUTING_RECHECK_MS } from './draft.js';
 const NOT_MEASURED: Measurement = {
@@ -148,6 +148,7 @@ export function decide(
     }
   }
   if (managed) settleManaged(d, managed);
+  wakeToInform(d, status?.phase);
   return d.result();
 }
 

@@ -65,6 +65,31 @@ describe('hooks: pre-rollout', () => {
   });
 });
 
+describe('hooks: informational', () => {
+  it('a release that has just ended looks again at once to tell them: the write of its status wakes nothing', () => {
+    const world = new World(aSpec({ webhooks: [hook('post-rollout')] }));
+    world.answer = () => 200;
+    world.run((s) => s.phase === 'Succeeded');
+    expect(world.history.at(-1)?.requeueAfterMs).toBe(0);
+    expect(world.calls).toEqual([]);
+    const told = world.step();
+    expect(world.calls.map((c) => c.type)).toEqual(['post-rollout']);
+    expect(told.status.hooks?.informed).toEqual(['post-rollout']);
+    expect(told.requeueAfterMs).toBeNull();
+  });
+
+  it('so does a release that has just been rolled back, once', () => {
+    const world = new World(
+      aSpec({ webhooks: [hook('pre-rollout', { onFailure: 'rollback' }), hook('rollback')] }),
+    );
+    world.answer = (due) => (due.hook.type === 'pre-rollout' ? null : 200);
+    world.run((s) => s.phase === 'RolledBack');
+    expect(world.history.at(-1)?.requeueAfterMs).toBe(0);
+    world.step();
+    expect(world.calls.filter((c) => c.type === 'rollback')).toHaveLength(1);
+  });
+});
+
 describe('hooks: rollout', () => {
   const spec = () =>
     aSpec({

@@ -96,6 +96,18 @@ export function noteHookCalls(d: Draft): void {
   }
 }
 
+/**
+ * A release that has just ended with informational hooks to tell looks again at once: they are due
+ * only from the status that says it ended, and the write of that status wakes nothing (the
+ * controller does not reconcile its own writes), so they would otherwise wait for the next resync.
+ */
+export function wakeToInform(d: Draft, phaseBefore: CanaryReleaseStatus['phase']): void {
+  const phase = d.status.phase;
+  if (phase === phaseBefore || (phase !== 'Succeeded' && phase !== 'RolledBack')) return;
+  const type = phase === 'Succeeded' ? 'post-rollout' : 'rollback';
+  if (hooksOf(d.spec, type).length && !d.status.hooks?.informed?.includes(type)) d.wake(0);
+}
+
 /** One line about a call: what answered, or why nothing did. */
 export function describeCall(call: HookCall): string {
   const took = formatDuration(call.durationMs);

@@ -363,6 +363,10 @@ async function run(env: KubeEnv): Promise<string[]> {
   kube.watch((kind, object) => {
     watchEvents[kind] = (watchEvents[kind] ?? 0) + 1;
     watchEventsTotal++;
+    if (kind === 'CanaryRelease' && (object.spec as { request?: unknown } | undefined)?.request) {
+      const trace = abortTraces.get(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);
+      if (trace && trace.event === undefined) trace.event = Date.now();
+    }
     const status = object.status as { phase?: string; actualCanaryWeight?: number } | undefined;
     if (kind !== 'CanaryRelease' || status?.phase !== 'Progressing' || status.actualCanaryWeight !== 10)
       return;
@@ -396,9 +400,16 @@ async function run(env: KubeEnv): Promise<string[]> {
   let reconciles = 0;
   const reconcile = reconciler.reconcile.bind(reconciler);
   // the queue hands each run on, so a reconcile can lend its slot while it waits for its batch
-  reconciler.reconcile = (key, run) => {
+  reconciler.reconcile = async (key, run) => {
     reconciles++;
-    return reconcile(key, run);
+    const trace = abortTraces.get(key);
+    if (trace?.event === undefined || trace.start !== undefined) return reconcile(key, run);
+    trace.start = Date.now();
+    try {
+      return await reconcile(key, run);
+    } finally {
+      trace.end = Date.now();
+    }
   };
   const controller = new Controller({
     kube,
@@ -516,6 +527,13 @@ async function run(env: KubeEnv): Promise<string[]> {
         `${fmt(Math.max(...abortMs.each), 0)} ms over ${abortMs.each.length} aborts asked behind ` +
         `${abortMs.queuedBehind} queued reconciles`,
     );
+    const traces = [...abortTraces.values()];
+    const part = (from: 'asked' | 'event' | 'start', to: 'event' | 'start' | 'end') =>
+      fmt(p99(traces.map((t) => (t[to] ?? NaN) - (t[from] ?? NaN))), 0);
+    console.log(
+      `  p99 of its parts: the request to the controller's informer ${part('asked', 'event')} ms, waiting in ` +
+        `the queue ${part('event', 'start')} ms, the reconcile that patches the route ${part('start', 'end')} ms`,
+    );
     await checkRollingOut(env.admin);
     const logLines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length;
     console.log(`controller log (warn and above): ${logLines} lines in ${logFile}`);
@@ -564,6 +582,9 @@ async function run(env: KubeEnv): Promise<string[]> {
   }
 }
 
+/** Where each abort's time went: asked, seen by the controller's informer, started, reconciled (ms since the epoch). */
+const abortTraces = new Map<string, { asked: number; event?: number; start?: number; end?: number }>();
+
 /**
  * Aborts releases spread over the namespaces once the next analysis round has queued up (where a
  * user most needs a fast abort), and times each from the request to a VirtualService version with
@@ -592,6 +613,7 @@ async function measureAborts(
     const askedAt = await Promise.all(
       refs.map(async (ref, a) => {
         const at = Date.now();
+        abortTraces.set(`${ref.namespace}/${ref.name}`, { asked: at });
         await call(admin, {
           method: 'PATCH',
           path: `${collectionPath('CanaryRelease', ref.namespace)}/${ref.name}`,

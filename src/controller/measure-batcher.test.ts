@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Measurement } from '../analysis/types.js';
 import type { MeasurementRequest, Measurements, MetricsProvider } from '../metrics/provider.js';
 import { ManualTimers } from '../../test/builders/timers.js';
-import { MeasureBatcher, type MeasureOptions } from './measure-batcher.js';
+import { MAX_GATHER_MS, MeasureBatcher, type MeasureOptions } from './measure-batcher.js';
 import { WorkQueue, type Timers } from './queue.js';
 
 const GRANULE = 15_000;
@@ -81,6 +81,28 @@ describe('MeasureBatcher with the work queue', () => {
     timers.advance(15_000);
     await queue.idle();
     expect(provider.calls).toEqual([['ns/a', 'ns/b'], ['ns/c']]);
+  });
+
+  it('waits for runs that only a timer starts for MAX_GATHER_MS at most', async () => {
+    const timers = new ManualTimers();
+    const provider = recordingProvider();
+    const batcher = new MeasureBatcher(provider, 60_000, undefined, timers);
+    const { queue } = measuringQueue(batcher, { joinableUntil: 60_000 }, 8, timers);
+    queue.add('ns/a');
+    queue.addAfter('ns/b', 4_000);
+    // timers that keep coming in the granule (a release that rechecks every second, say) do not
+    // hold the batch until the granule ends
+    for (let t = 1_000; t < 60_000; t += 1_000) queue.addAfter(`other/r${t}`, t + 500);
+    await queue.idle();
+    timers.advance(MAX_GATHER_MS - 1);
+    await queue.idle();
+    expect(provider.calls).toEqual([]);
+    timers.advance(1);
+    await queue.idle();
+    // everything that came due by then, and only that
+    expect(provider.calls).toHaveLength(1);
+    expect(provider.calls[0]).toEqual(expect.arrayContaining(['ns/a', 'ns/b', 'other/r9000']));
+    expect(provider.calls[0]).not.toContain('other/r10000');
   });
 
   it('sends what waits when the queue stops', async () => {

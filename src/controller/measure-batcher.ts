@@ -1,6 +1,6 @@
 import type { Measurement } from '../analysis/types.js';
 import type { MeasurementRequest, MetricsProvider } from '../metrics/provider.js';
-import type { Nudge } from './queue.js';
+import { realTimers, type Nudge, type Timers } from './queue.js';
 
 interface Pending {
   request: MeasurementRequest;
@@ -27,17 +27,26 @@ export interface MeasureOptions {
 export const MAX_BATCH = 2_000;
 
 /**
+ * The longest a request waits for runs that only a timer would start (the queue has nothing else to
+ * start): a release that rechecks every few seconds (a closed gate, a canary not ready yet) would
+ * otherwise hold every parked analysis of the granule until the granule ends.
+ */
+export const MAX_GATHER_MS = 10_000;
+
+/**
  * Gathers the measurement requests of reconciles into one call of the provider, so that one
  * Prometheus query per metric type and namespace serves them all. The releases analysed within one
  * query granule ask for the same evaluation time, but come due at different moments of it; a
  * request that says until when others may join waits for them, for at most its granule: the work
  * queue says when no run can start before a time (`nudge`), and the requests that nobody can join
- * any more go out. Requests without that (a reconcile run outside the queue) go out once no request
+ * any more go out, as do those that waited MAX_GATHER_MS for runs only a timer would start. Requests without that (a reconcile run outside the queue) go out once no request
  * joined for `quietMs`. `maxBatch` requests go out at once.
  */
 export class MeasureBatcher {
   /** Gathered requests, by until when others may join them (-Infinity: until the quiet timer). */
   private readonly pending = new Map<number, Pending[]>();
+  /** The cap on the wait for timers (MAX_GATHER_MS), by the granule end it is for. */
+  private readonly gatherTimers = new Map<number, unknown>();
   private size = 0;
   private timer: NodeJS.Timeout | undefined;
   private lastJoin = 0;
@@ -46,6 +55,8 @@ export class MeasureBatcher {
     private readonly provider: MetricsProvider,
     private readonly quietMs = 25,
     private readonly maxBatch = MAX_BATCH,
+    /** The work queue's clock, for the cap on gathering. */
+    private readonly timers: Timers = realTimers,
   ) {}
 
   measure(request: MeasurementRequest, options: MeasureOptions = {}): Promise<Map<string, Measurement>> {
@@ -72,6 +83,17 @@ export class MeasureBatcher {
   /** The work queue's nudge: sends what no run can join before `quietUntil`; true when nothing is left. */
   readonly nudge: Nudge = (quietUntil) => {
     this.flush(quietUntil);
+    // what is left waits for timers only: for MAX_GATHER_MS at most
+    for (const until of this.pending.keys()) {
+      if (until === -Infinity || this.gatherTimers.has(until)) continue;
+      this.gatherTimers.set(
+        until,
+        this.timers.setTimeout(() => {
+          this.gatherTimers.delete(until);
+          this.flush(until);
+        }, MAX_GATHER_MS),
+      );
+    }
     return this.size === 0;
   };
 
@@ -82,6 +104,11 @@ export class MeasureBatcher {
       if (until > quietUntil) continue;
       batch.push(...group);
       this.pending.delete(until);
+      const gather = this.gatherTimers.get(until);
+      if (gather !== undefined) {
+        this.timers.clearTimeout(gather);
+        this.gatherTimers.delete(until);
+      }
     }
     if (!batch.length) return;
     this.size -= batch.length;

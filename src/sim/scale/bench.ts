@@ -174,7 +174,7 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
   const logger = silentLogger();
   const reconciler = new Reconciler({
     kube: port,
-    measurer: new MeasureBatcher(provider),
+    measurer: new MeasureBatcher(provider, undefined, undefined, clock),
     clock: () => new Date(clock.now()),
     logger,
     metrics,
@@ -256,7 +256,9 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
   let abortQueuedBehind = 0;
   const intervals: IntervalFigures[] = [];
   const count = options.intervals ?? 3;
-  const start = clock.now();
+  // intervals from the middle of one minute to the middle of the next: each holds one burst of
+  // analyses, due on the minute, with half a minute to finish what that set going (the first is longer)
+  const start = Math.ceil((clock.now() - INTERVAL_MS / 2) / INTERVAL_MS) * INTERVAL_MS + INTERVAL_MS / 2;
   for (let interval = 1; interval <= count; interval++) {
     const end = start + interval * INTERVAL_MS;
     let asked = false;
@@ -273,6 +275,8 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleFi
     if (interval === count && !asked)
       throw new Error(`the analyses of interval ${interval} never came due together: no abort was asked`);
     clock.advanceTo(end);
+    // what that set going finishes in this interval, not in the next one's figures (or in none)
+    await controller.queue.idle();
     intervals.push(figures(interval));
   }
   stopWatching();

@@ -495,6 +495,9 @@ async function run(env: KubeEnv): Promise<string[]> {
         );
       }),
     ]);
+    // rows from the middle of one interval to the middle of the next: each holds one round of
+    // analyses, due on the interval's boundary, and the time to finish it
+    await sleep((((intervalMs * 3) / 2 - (Date.now() % intervalMs)) % intervalMs) + 1);
     const rows = [row('start')];
     printRow(rows[0] as Row);
     for (let i = 1; i <= intervals; i++) {

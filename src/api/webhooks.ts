@@ -189,7 +189,9 @@ export const hooksStatus = z.object({
   approved: z
     .array(z.string())
     .optional()
-    .describe('Of those, the gates a user opened with canaria approve.'),
+    .describe(
+      'Of those, the gates a user opened with canaria approve; pause@N: the pause of the last step N (from 0), approved while confirm-promotion still asks.',
+    ),
   informed: z.array(z.enum(HOOK_TYPES)).optional().describe('Informational hook types already called.'),
 });
 export type HooksStatus = z.infer<typeof hooksStatus>;

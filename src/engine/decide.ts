@@ -371,6 +371,22 @@ function handleRequest(d: Draft): boolean {
       }
       if (pausedBy(d) === 'WaitingForPromote') {
         d.status.phase = 'Progressing';
+        if (
+          d.stepIndex >= d.steps.length - 1 &&
+          (d.spec.webhooks ?? []).some((h) => h.type === 'confirm-promotion')
+        ) {
+          // the last step's pause: approved, but promotion still asks its gate, as it does after any step
+          const hooks = (d.status.hooks ??= {});
+          hooks.approved = [...(hooks.approved ?? []), pauseKey(d.stepIndex)];
+          setPaused(d, undefined);
+          d.record(
+            'Resume',
+            'UserApproved',
+            `the pause at step ${d.stepIndex + 1} approved by request ${request.id}; next, the confirm-promotion gate`,
+          );
+          d.wake(0);
+          return true;
+        }
         advance(d, 'Advance', 'UserApproved', `step ${d.stepIndex + 1} approved by request ${request.id}`);
         return true;
       }
@@ -763,6 +779,9 @@ function progress(d: Draft): void {
   advance(d, 'Advance', reason, `step ${d.stepIndex + 1} (${describeStep(step)}) done${numbers}`);
 }
 
+/** How `hooks.approved` notes a pause a user approved that still waits for a gate. */
+const pauseKey = (stepIndex: number) => `pause@${stepIndex}`;
+
 /** When the current step is done: 'done', a time to look again, or 'resume' for a user to continue. */
 function stepWaits(d: Draft, step: Step): 'done' | 'resume' | number {
   const { status, spec } = d;
@@ -777,6 +796,7 @@ function stepWaits(d: Draft, step: Step): 'done' | 'resume' | number {
     case 'setWeight':
       return 'done';
     case 'pause':
+      if (status.hooks?.approved?.includes(pauseKey(d.stepIndex))) return 'done';
       return until(stepStart, step.pause?.duration);
     case 'match':
       return until(windowStart, step.match?.duration);

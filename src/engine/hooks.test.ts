@@ -214,4 +214,24 @@ describe('hooks: confirm gates', () => {
     );
     expect(last(idle.status)).toMatchObject({ action: 'Ignore', reason: 'ApproveIgnored' });
   });
+
+  it('approving the pause of the last step still asks confirm-promotion before promoting', () => {
+    const spec = aSpec({
+      strategy: { steps: [{ setWeight: 10 }, { pause: {} }] },
+      webhooks: [hook('confirm-promotion')],
+    });
+    const world = new World(spec);
+    world.answer = () => 403;
+    world.run((s) => s.phase === 'Paused');
+    world.spec = { ...spec, request: { action: 'Approve', id: 'r1' } };
+    world.runFor(5);
+    expect(world.status?.phase).toBe('Progressing');
+    expect(world.status?.hooks?.waiting?.type).toBe('confirm-promotion');
+    expect(world.calls.some((c) => c.type === 'confirm-promotion')).toBe(true);
+    expect(world.history.some((d) => d.status.phase === 'Promoting')).toBe(false);
+    world.answer = () => 200;
+    world.run();
+    expect(world.status?.phase).toBe('Succeeded');
+    expect(world.status?.hooks?.passed).toContain('confirm-promotion');
+  });
 });

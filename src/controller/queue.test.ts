@@ -132,6 +132,21 @@ describe('WorkQueue', () => {
   });
 });
 
+/** A queue of one slot on a hand-driven clock that notes the order keys start in. */
+function startOrder() {
+  const timers = new ManualTimers();
+  const order: string[] = [];
+  const queue = new WorkQueue(
+    async (key) => {
+      order.push(key);
+      await Promise.resolve();
+      return null;
+    },
+    { concurrency: 1, timers },
+  );
+  return { timers, order, queue };
+}
+
 describe('WorkQueue lanes', () => {
   it('starts high keys before low ones; a key waiting low moves up when added high', async () => {
     const order: string[] = [];
@@ -175,16 +190,7 @@ describe('WorkQueue lanes', () => {
   });
 
   it('starts the keys whose timers come due at one moment together, namespace by namespace', async () => {
-    const timers = new ManualTimers();
-    const order: string[] = [];
-    const queue = new WorkQueue(
-      async (key) => {
-        order.push(key);
-        await Promise.resolve();
-        return null;
-      },
-      { concurrency: 1, timers },
-    );
+    const { timers, order, queue } = startOrder();
     // due a few milliseconds apart: each release asked at its own moment
     queue.addAfter('shop/a', 60_000);
     queue.addAfter('bank/a', 59_996);
@@ -197,16 +203,7 @@ describe('WorkQueue lanes', () => {
   });
 
   it('takes, in a ring that comes late, the alarms that came due meanwhile', async () => {
-    const timers = new ManualTimers();
-    const order: string[] = [];
-    const queue = new WorkQueue(
-      async (key) => {
-        order.push(key);
-        await Promise.resolve();
-        return null;
-      },
-      { concurrency: 1, timers },
-    );
+    const { timers, order, queue } = startOrder();
     queue.addAfter('shop/a', 50);
     queue.addAfter('bank/a', 100);
     queue.addAfter('shop/b', 100);

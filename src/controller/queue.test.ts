@@ -432,6 +432,46 @@ describe('WorkQueue parking', () => {
     expect(errors).toEqual([]);
   });
 
+  it('lets a run superseded while it waits for its slot back stop ahead of the runs resuming before it', async () => {
+    const batches = new Map(['ns/r1', 'ns/r2', 'ns/r3'].map((key) => [key, deferred()]));
+    const hold = deferred();
+    const events: string[] = [];
+    const started = new Set<string>();
+    const turn = () => new Promise((r) => setTimeout(r, 1));
+    const queue = new WorkQueue(
+      async (key, run) => {
+        events.push(`start ${key}`);
+        if (started.has(key)) return null;
+        started.add(key);
+        await run.park(batches.get(key)?.promise ?? Promise.resolve());
+        events.push(`resumed ${key}`);
+        // the first to resume holds the only slot, as a status write does
+        if (key === 'ns/r1') await hold.promise;
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    for (const key of batches.keys()) queue.add(key);
+    await turn();
+    // r1 takes the slot back and holds it; r2, then r3, wait for it
+    for (const batch of batches.values()) {
+      batch.resolve();
+      await turn();
+    }
+    // an abort of r3 comes
+    queue.add('ns/r3', 'high');
+    hold.resolve();
+    await queue.idle();
+    expect(events).toEqual([
+      'start ns/r1',
+      'start ns/r2',
+      'start ns/r3',
+      'resumed ns/r1',
+      'start ns/r3',
+      'resumed ns/r2',
+    ]);
+  });
+
   it('lets parked runs finish when it stops', async () => {
     const release = deferred();
     let finished = false;

@@ -388,10 +388,29 @@ export class WorkQueue {
     const run: Run = {
       priority,
       park: async <T>(wait: Promise<T>, nudge?: Nudge): Promise<T> => {
-        const superseded = new Promise<never>((_resolve, reject) => {
-          this.parked.set(key, () => {
+        // set when the key is added high meanwhile: the run stops, and runs again at once
+        const parking = { superseded: false };
+        let stop: () => void = () => undefined;
+        const stopped = new Promise<never>((_resolve, reject) => {
+          stop = () => {
             reject(new Superseded(key));
-          });
+          };
+        });
+        // the race may be over when it is superseded, waiting for its slot back
+        stopped.catch(() => undefined);
+        let resume: (() => void) | undefined;
+        this.parked.set(key, () => {
+          if (parking.superseded) return;
+          parking.superseded = true;
+          stop();
+          // a superseded run only unwinds: it takes the high lane's turn, not one behind the batch
+          const waiting = this.lanes[priority].resumes;
+          const at = resume ? waiting.indexOf(resume) : -1;
+          if (priority === 'low' && resume && at >= 0) {
+            waiting.splice(at, 1);
+            this.lanes.high.resumes.push(resume);
+            this.pump();
+          }
         });
         this.slots--;
         this.parkedRuns++;
@@ -402,24 +421,30 @@ export class WorkQueue {
           this.nudgeParked();
         }
         this.pump();
+        let outcome: { ok: true; value: T } | { ok: false; error: unknown };
         try {
-          return await Promise.race([wait, superseded]);
-        } finally {
-          this.parked.delete(key);
-          this.parkedRuns--;
-          if (nudge) {
-            const left = (this.nudges.get(nudge) ?? 1) - 1;
-            if (left) this.nudges.set(nudge, left);
-            else {
-              this.nudges.delete(nudge);
-              this.gathering.delete(nudge);
-            }
-          }
-          await new Promise<void>((resolve) => {
-            this.lanes[priority].resumes.push(resolve);
-            this.pump();
-          });
+          outcome = { ok: true, value: await Promise.race([wait, stopped]) };
+        } catch (error) {
+          outcome = { ok: false, error };
         }
+        this.parkedRuns--;
+        if (nudge) {
+          const left = (this.nudges.get(nudge) ?? 1) - 1;
+          if (left) this.nudges.set(nudge, left);
+          else {
+            this.nudges.delete(nudge);
+            this.gathering.delete(nudge);
+          }
+        }
+        await new Promise<void>((resolve) => {
+          resume = resolve;
+          this.lanes[parking.superseded ? 'high' : priority].resumes.push(resolve);
+          this.pump();
+        });
+        this.parked.delete(key);
+        if (parking.superseded) throw new Superseded(key);
+        if (!outcome.ok) throw outcome.error;
+        return outcome.value;
       },
       escalate: () => {
         state.requeue = 'high';

@@ -13,6 +13,7 @@ import type { KubeObject } from '../kube/resources.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { Controller } from './controller.js';
 import { MeasureBatcher } from './measure-batcher.js';
+import type { Run } from './queue.js';
 import { Reconciler } from './reconciler.js';
 
 const KEY = `${NAMESPACE}/reviews`;
@@ -135,6 +136,37 @@ describe('priorities', () => {
     open();
     await controller.queue.idle();
     expect(order).toEqual(['r0', 'r4', 'r1', 'r2', 'r3', 'r5']);
+    await controller.stop();
+  });
+
+  it('stop the reconcile of a release that waits for its batch when its spec changes, and run it again at once', async () => {
+    const kube = new MemoryKube();
+    kube.apply('CanaryRelease', releaseObject(managedPrimary(baseSpecInput())));
+    let answer!: () => void;
+    const batch = new Promise<void>((resolve) => (answer = resolve));
+    const runs: string[] = [];
+    const reconciler = {
+      reconcile: async (_key: string, run: Run) => {
+        runs.push(run.priority);
+        // the routine analysis waits for a batch that is far from full
+        if (runs.length === 1) await run.park(batch);
+        return null;
+      },
+      echoOf: () => false,
+      interestOf: () => undefined,
+    } as unknown as Reconciler;
+    const controller = new Controller({ kube, reconciler, logger: silentLogger() });
+    controller.start();
+    await new Promise((r) => setTimeout(r, 1));
+    expect(runs).toEqual(['low']);
+    // a user aborts it: the event must not wait for the batch
+    await kube.patch('CanaryRelease', { namespace: NAMESPACE, name: 'reviews' }, [
+      { op: 'add', path: '/spec/request', value: { action: 'Abort', id: 'abort-1' } },
+    ]);
+    await new Promise((r) => setTimeout(r, 1));
+    expect(runs).toEqual(['low', 'high']);
+    answer();
+    await controller.queue.idle();
     await controller.stop();
   });
 });

@@ -108,7 +108,9 @@ export class Controller {
       const priority = kind === 'CanaryRelease' ? this.releasePriority(object, change) : 'low';
       if (kind === 'CanaryRelease' && change !== 'deleted') {
         const key = refKey(refOf(object));
-        if (this.reconciling.has(key)) {
+        // a spec change is never our own write: it goes to the queue at once, which stops a
+        // reconcile waiting for its batch and runs the release again ahead of the routine work
+        if (this.reconciling.has(key) && priority !== 'high') {
           const held = this.heldEvents.get(key);
           this.heldEvents.set(key, {
             resourceVersion: object.metadata.resourceVersion,

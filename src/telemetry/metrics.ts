@@ -15,6 +15,7 @@ import {
   numbersOf,
   releaseFamilies,
   renderSliced,
+  SLICE,
   type Decided,
   type Labels,
   type ReleaseRecord,
@@ -170,8 +171,8 @@ export class ControllerMetrics {
    * The exposition /metrics serves, in slices with a turn of the event loop between two, of the
    * releases as they are now.
    */
-  exposition(): AsyncGenerator<string> {
-    return renderSliced(this.registry, [...this.records.values()]);
+  exposition(slice = SLICE): AsyncGenerator<string> {
+    return renderSliced(this.registry, [...this.records.values()], slice);
   }
 
   /** Counts one call to the API server; the Kubernetes adapter calls it. */

@@ -304,7 +304,8 @@ export async function* renderSliced(
     for (const record of records) {
       metric.lines(record, lines);
       if (lines.length < slice.lines && performance.now() - started < slice.ms) continue;
-      yield `${lines.join('\n')}\n`;
+      // a slice that took its time over releases without a series of this family has nothing to say
+      if (lines.length) yield `${lines.join('\n')}\n`;
       lines.length = 0;
       await nextTurn();
       started = performance.now();

@@ -472,6 +472,30 @@ describe('WorkQueue parking', () => {
     ]);
   });
 
+  it('stops a run added high before it parks, at its park, instead of after the wait', async () => {
+    const never = new Promise<never>(() => undefined);
+    const outcomes: string[] = [];
+    const queue = new WorkQueue(
+      async (_key, run) => {
+        try {
+          await Promise.resolve(); // the reconcile reads the caches before it measures
+          if (run.priority === 'low') await run.park(never);
+          outcomes.push(run.priority);
+          return null;
+        } catch (err) {
+          outcomes.push((err as Error).name);
+          throw err;
+        }
+      },
+      { concurrency: 4 },
+    );
+    queue.add('ns/a');
+    // the abort comes while the run has started but not parked yet
+    queue.add('ns/a', 'high');
+    await queue.idle();
+    expect(outcomes).toEqual(['Superseded', 'high']);
+  });
+
   it('lets parked runs finish when it stops', async () => {
     const release = deferred();
     let finished = false;

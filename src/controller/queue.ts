@@ -388,6 +388,8 @@ export class WorkQueue {
     const run: Run = {
       priority,
       park: async <T>(wait: Promise<T>, nudge?: Nudge): Promise<T> => {
+        // added high before it got here (a user's abort as the analysis began): stop now, not after the batch
+        if (this.dirty.get(key) === 'high') throw new Superseded(key);
         // set when the key is added high meanwhile: the run stops, and runs again at once
         const parking = { superseded: false };
         let stop: () => void = () => undefined;
